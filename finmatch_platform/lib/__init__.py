@@ -1,0 +1,1 @@
+"""Pure Python building blocks: no Dagster import anywhere under this package."""

@@ -1,0 +1,6 @@
+"""Shared fixtures. Each domain keeps its fixtures in a fixtures_<domain>.py plugin module."""
+
+pytest_plugins = [
+    "finmatch_platform_tests.fixtures_core",
+    "finmatch_platform_tests.fixtures_api",
+]

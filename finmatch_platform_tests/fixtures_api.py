@@ -1,0 +1,1 @@
+"""FPR API fixtures: a live server on a free loopback port."""

@@ -1,0 +1,1 @@
+"""Core fixtures: a temporary data directory with its landing zone and warehouse."""

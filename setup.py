@@ -1,0 +1,42 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="finmatch_platform",
+    version="0.1.0",
+    description="Dagster asset-orchestrated data platform for retail banking analytics",
+    packages=find_packages(exclude=["finmatch_platform_tests"]),
+    package_data={"finmatch_platform": ["py.typed", "*.yaml"]},
+    python_requires=">=3.11,<3.14",
+    install_requires=[
+        "dagster==1.13.*",
+        "dagster-webserver==1.13.*",
+        "dagster-duckdb",
+        "dagster-dbt",
+        # 1.12 pulls a package whose build downloads from the internet.
+        "dbt-core~=1.11.0",
+        "dbt-duckdb~=1.11.0",
+        "duckdb>=1.2",
+        "numpy>=1.26",
+        "pandas>=2.1",
+        "pyarrow>=15",
+        "faker>=25",
+        "requests>=2.31",
+        "pyyaml>=6",
+        # The FPR API server: FastAPI for the OpenAPI document, uvicorn, orjson for fast JSON.
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
+        "orjson>=3.9",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "schemathesis>=3.30",
+            "hypothesis>=6",
+        ],
+        "bench": ["dlt[duckdb,parquet]>=1.0"],
+    },
+    entry_points={
+        "console_scripts": ["finmatch-api=finmatch_platform.api.server:main"],
+    },
+)
