@@ -1,1 +1,46 @@
-"""Core fixtures: a temporary data directory with its landing zone and warehouse."""
+"""Core fixtures: a temporary data directory, its landing zone and warehouse, and resources."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from finmatch_platform.resources.settings import Settings
+
+START = dt.date(2026, 10, 1)
+SMALL_CUSTOMERS = 300
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    """Settings pointing every path into a fresh temporary data directory."""
+    base = Settings.from_env()
+    data_dir = tmp_path / "data"
+    return replace(
+        base,
+        data_dir=data_dir,
+        landing_dir=data_dir / "landing",
+        warehouse_path=data_dir / "warehouse" / "finmatch.duckdb",
+        start_date=START,
+        seed=7,
+        customers=SMALL_CUSTOMERS,
+        daily_new_customers=3,
+    )
+
+
+@pytest.fixture()
+def resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    from finmatch_platform.definitions import build_resources
+
+    return build_resources(settings)
+
+
+@pytest.fixture()
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as ephemeral:
+        yield ephemeral

@@ -1,0 +1,1 @@
+"""Software-defined assets, one module per domain, in the order data flows."""

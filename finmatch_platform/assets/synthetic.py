@@ -1,0 +1,80 @@
+"""Synthetic source systems: the simulated bank lands each day's data as Parquet.
+
+One run generates every entity of a day together, because they are consistent with each other
+(transactions reference that day's accounts, FPR records reference customers and products).
+"""
+
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from finmatch_platform.constants import GROUP_SYNTHETIC, LANDING_PREFIX, OWNER_DATA_PLATFORM
+from finmatch_platform.lib.generation import write_day
+from finmatch_platform.lib.schemas import ENTITIES
+from finmatch_platform.partitions import daily_partitions, partition_days
+from finmatch_platform.resources.synthetic import SyntheticSourceResource
+
+_DESCRIPTIONS: dict[str, str] = {
+    "customers": "Core-banking KYC master: opening book on the start day, then new customers and "
+    "attribute updates (same customer_id, later modified_at). Contains PII.",
+    "products": "Product catalogue (cards, loans, insurance, deposits, investments) with terms and fees.",
+    "accounts": "Accounts opened per customer: type, open date, balance and limit.",
+    "transactions": "The day's transactions: amount, mode, reason, merchant and city.",
+    "login_activity": "The day's digital-banking logins: success, device and city.",
+    "credit_scores": "CIBIL score checks per customer (history).",
+    "fpr_records": "FPR product-recommendation change log: new recommendations, status changes and "
+    "tombstones of the day. Served by the FPR API, not loaded directly.",
+}
+
+
+def landing_key(entity: str) -> dg.AssetKey:
+    return dg.AssetKey([LANDING_PREFIX, entity])
+
+
+@dg.multi_asset(
+    name="synthetic_source_day",
+    specs=[
+        dg.AssetSpec(
+            landing_key(entity),
+            description=_DESCRIPTIONS[entity],
+            group_name=GROUP_SYNTHETIC,
+            kinds={"parquet", "python"},
+            owners=[OWNER_DATA_PLATFORM],
+            metadata={"landing_layout": f"<landing>/{entity}/date=YYYY-MM-DD/part-0.parquet"},
+        )
+        for entity in ENTITIES
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def synthetic_source_day(
+    context: dg.AssetExecutionContext, synthetic_source: SyntheticSourceResource
+) -> Iterator[dg.MaterializeResult]:
+    """Generate and land every source entity for each day of the partition range."""
+    config = synthetic_source.generation_config()
+    rows: dict[str, int] = dict.fromkeys(ENTITIES, 0)
+    days = partition_days(context)
+    for day in days:
+        paths = write_day(config, synthetic_source.landing_root, day)
+        for entity, path in paths.items():
+            rows[entity] += _parquet_rows(path)
+        context.log.info(f"landed {day.isoformat()}: " + ", ".join(f"{e}={rows[e]}" for e in ENTITIES))
+    for entity in ENTITIES:
+        yield dg.MaterializeResult(
+            asset_key=landing_key(entity),
+            metadata={
+                "rows": dg.MetadataValue.int(rows[entity]),
+                "days": dg.MetadataValue.int(len(days)),
+                "first_day": days[0].isoformat(),
+                "last_day": days[-1].isoformat(),
+                "landing_dir": dg.MetadataValue.path(str(synthetic_source.landing_root / entity)),
+                "seed": config.seed,
+            },
+        )
+
+
+def _parquet_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows

@@ -1,0 +1,88 @@
+"""Platform settings: working defaults, overridable by ``FINMATCH_*`` environment variables.
+
+Secrets (API key, masking key, LLM key) have no defaults here: they come only from the
+environment and are never printed. ``make run`` generates local ones on first start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repository root in a checkout (the package is installed editable); data lives beside it.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_START_DATE = dt.date(2026, 10, 1)
+DEFAULT_API_PORT = 8765
+
+
+class SettingsError(ValueError):
+    """A FINMATCH_* variable holds a value the platform cannot use."""
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer between {low} and {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _date(name: str, default: dt.date) -> dt.date:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    landing_dir: Path
+    warehouse_path: Path
+    start_date: dt.date
+    seed: int
+    customers: int
+    daily_new_customers: int
+    api_url: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("FINMATCH_DATA_DIR") or PROJECT_ROOT / "data").resolve()
+        return cls(
+            data_dir=data_dir,
+            landing_dir=Path(_env("FINMATCH_LANDING_DIR") or data_dir / "landing").resolve(),
+            warehouse_path=Path(
+                _env("FINMATCH_WAREHOUSE_PATH") or data_dir / "warehouse" / "finmatch.duckdb"
+            ).resolve(),
+            start_date=_date("FINMATCH_START_DATE", DEFAULT_START_DATE),
+            seed=_int("FINMATCH_SEED", 42, 0, 2**31 - 1),
+            customers=_int("FINMATCH_CUSTOMERS", 2_000, 1, 5_000_000),
+            daily_new_customers=_int("FINMATCH_DAILY_NEW_CUSTOMERS", 5, 0, 100_000),
+            api_url=_env("FINMATCH_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}",
+        )
+
+
+def require_secret(name: str) -> str:
+    """A secret from the environment, or an error that says how to provide it (never its value)."""
+    value = _env(name)
+    if value is None:
+        raise SettingsError(
+            f"{name} is not set. Export it (make run generates a local one in .finmatch/secrets.env)."
+        )
+    return value
