@@ -22,16 +22,17 @@ setup(
         "faker>=25",
         "requests>=2.31",
         "pyyaml>=6",
+        "tabulate>=0.9",  # pandas.DataFrame.to_markdown for metadata previews
         # The FPR API server: FastAPI for the OpenAPI document, uvicorn, orjson for fast JSON.
         "fastapi>=0.110",
-        "uvicorn>=0.29",
+        "uvicorn[standard]>=0.29",
         "orjson>=3.9",
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
-            "schemathesis>=3.30",
+            "schemathesis>=4,<5",
             "hypothesis>=6",
         ],
         "bench": ["dlt[duckdb,parquet]>=1.0"],

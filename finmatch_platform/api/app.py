@@ -1,0 +1,359 @@
+"""The FPR API: the vendor feed the extraction syncs from (contract: DESIGN.md, "FPR API").
+
+``GET /fpr_data`` pages the latest version of every record in keyset order
+``(updated_at, record_id)`` with signed opaque cursors; ``GET /fpr_data/changes`` tells a sensor
+how much lies past a cursor without paging; ``GET /health`` needs no key. Every error is JSON
+(:class:`ErrorBody`), and validation errors are 400, not FastAPI's 422, because that is what
+connectors written for this feed expect.
+
+The hot path avoids per-request JSON work: records are pre-serialised per snapshot, the page is
+found by bisection and the body is a join of bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import anyio.to_thread
+import orjson
+import pyarrow as pa
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from finmatch_platform.lib.pagination import (
+    MAX_CURSOR_LENGTH,
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
+    PAGE_SIZE_MIN,
+    START,
+    InvalidCursor,
+    Position,
+    count_after,
+    decode_cursor,
+    derive_cursor_secret,
+    encode_cursor,
+    high_water_mark,
+    select_page,
+)
+from finmatch_platform.lib.schemas import FPR_RECORDS
+
+from .faults import FaultConfig, FaultInjector
+from .storage import FprStore, Snapshot
+
+log = logging.getLogger("finmatch.api")
+
+API_TITLE = "FinMatch FPR API"
+API_VERSION = "1.0.0"
+_JSON = "application/json"
+_PAGE_SIZE_RULE = f"page_size must be an integer between {PAGE_SIZE_MIN} and {PAGE_SIZE_MAX}"
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns, 4xx and 5xx alike."""
+
+    error: str = Field(
+        description="Machine-readable code: unauthorized, invalid_parameter, invalid_cursor, not_found, "
+        "method_not_allowed, rate_limited, upstream_unavailable, internal_error.",
+        examples=["invalid_parameter"],
+    )
+    detail: str = Field(description="What is wrong and how to fix it.", examples=[_PAGE_SIZE_RULE])
+    parameter: str | None = Field(default=None, description="The offending parameter, if one is to blame.")
+
+
+_ARROW_TO_PYTHON: dict[str, type] = {
+    "string": str,
+    "date32[day]": dt.date,
+    "double": float,
+    "int32": int,
+    "bool": bool,
+}
+
+
+def _record_model() -> type[BaseModel]:
+    """The record schema for the OpenAPI document, generated from the landing contract."""
+    definitions: dict[str, Any] = {}
+    for field in FPR_RECORDS:
+        if field.name in ("record_id", "updated_at", "_deleted"):
+            continue
+        python_type = dt.datetime if pa.types.is_timestamp(field.type) else _ARROW_TO_PYTHON[str(field.type)]
+        definitions[field.name] = (python_type | None, Field(default=None))
+    return create_model(
+        "FprRecord",
+        __config__=ConfigDict(extra="allow", populate_by_name=True),
+        __doc__="One FPR record at its latest version. A tombstone has record_id, updated_at and "
+        "_deleted=true, the other fields null. Fields added to the feed later appear as extra keys.",
+        record_id=(str, Field(description='"FPR" + 10 digits; the primary key.')),
+        updated_at=(
+            dt.datetime,
+            Field(description="When this version was made: ISO-8601 UTC with microseconds."),
+        ),
+        deleted=(bool, Field(alias="_deleted", description="True for a tombstone: the record was deleted.")),
+        **definitions,
+    )
+
+
+FprRecord = _record_model()
+
+
+class FprPage(BaseModel):
+    fpr_records: list[FprRecord] = Field(  # type: ignore[valid-type]
+        description="Records after the cursor, in (updated_at, record_id) order."
+    )
+    next_cursor: str = Field(
+        description="Opaque; points after the last record of this page (the request's position when the "
+        "page is empty). Store it: a later request with it returns exactly what was added or changed since."
+    )
+    has_more: bool = Field(description="True if more records lie past next_cursor right now.")
+
+
+class FprChanges(BaseModel):
+    count: int = Field(description="Records (latest versions) past the cursor.", ge=0)
+    high_water_mark: str | None = Field(
+        description="The latest change as '<updated_at ISO>/<record_id>'; null while the feed is empty. "
+        "Stable until new data lands, so it makes a good run key."
+    )
+    cursor: str = Field(description="The next_cursor a sync from the given cursor would end with right now.")
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    records: int = Field(ge=0)
+    files: int = Field(ge=0)
+    high_water_mark: str | None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str, parameter: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.parameter = status, error, detail, parameter
+
+
+def _error_response(
+    status: int,
+    error: str,
+    detail: str,
+    parameter: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = orjson.dumps({"error": error, "detail": detail, "parameter": parameter})
+    return Response(body, status_code=status, media_type=_JSON, headers=headers)
+
+
+def _describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
+    loc = [str(part) for part in err.get("loc", ())]
+    name = loc[-1] if len(loc) > 1 else None
+    if name == "page_size":
+        return name, _PAGE_SIZE_RULE
+    if name == "cursor":
+        return (
+            name,
+            f"cursor must be at most {MAX_CURSOR_LENGTH} characters: pass back a next_cursor as returned",
+        )
+    return name, f"{name or 'request'}: {err.get('msg', 'invalid value')}"
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "Bad input: page_size out of range, a malformed or tampered cursor, a wrongly typed parameter.",
+        401: "Missing or wrong API key.",
+        429: "Rate limited (fault injection): honour the Retry-After header (seconds or an HTTP date).",
+        500: "Server error (fault injection).",
+        502: "Bad gateway (fault injection).",
+        503: "Unavailable (fault injection).",
+        504: "Gateway timeout (fault injection).",
+    }
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorBody, "description": described[code]} for code in codes
+    }
+    if 429 in codes:
+        responses[429]["headers"] = {
+            "Retry-After": {"description": "Seconds to wait, or an HTTP date.", "schema": {"type": "string"}}
+        }
+    return responses
+
+
+# Module-level: with postponed annotations FastAPI resolves Annotated metadata in module globals.
+X_API_KEY_HEADER = APIKeyHeader(name="x-api-key", scheme_name="ApiKeyHeader", auto_error=False)
+API_KEY_HEADER = APIKeyHeader(
+    name="api_key",
+    scheme_name="ApiKeyHeaderLegacy",
+    auto_error=False,
+    description="The same key under its older header name.",
+)
+
+
+def _cursor_query() -> Any:
+    return Query(
+        description="Opaque cursor from a previous response's next_cursor (or the changes endpoint's "
+        "cursor). Omit to start from the beginning.",
+        max_length=MAX_CURSOR_LENGTH,
+    )
+
+
+def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None) -> FastAPI:
+    """The FastAPI application (without fault injection; see :func:`create_app`)."""
+    if not api_key:
+        raise ValueError("an API key is required")
+    expected_key = api_key.encode("utf-8")
+    secret = cursor_secret or derive_cursor_secret(api_key)
+
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="The FPR product-recommendation change feed. Page with `cursor` while `has_more`; "
+        "store `next_cursor` to resume later with only what changed.",
+    )
+
+    def require_api_key(
+        x_api_key: Annotated[str | None, Security(X_API_KEY_HEADER)],
+        legacy_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    ) -> None:
+        given = x_api_key if x_api_key is not None else legacy_key
+        if not given:
+            raise ApiError(
+                401, "unauthorized", "missing API key: send it in the x-api-key header (api_key also works)"
+            )
+        # Starlette decoded the header as latin-1, so this recovers the bytes the client sent.
+        if not hmac.compare_digest(given.encode("latin-1", errors="replace"), expected_key):
+            raise ApiError(401, "unauthorized", "invalid API key")
+
+    async def current_snapshot() -> Snapshot:
+        if store.refresh_due():
+            # Listing and any loading happen off the event loop; requests keep the old snapshot meanwhile.
+            await anyio.to_thread.run_sync(store.refresh_if_due)
+        return store.current
+
+    def parse_cursor(cursor: str | None) -> Position:
+        if cursor is None or cursor == "":
+            return START
+        try:
+            return decode_cursor(cursor, secret)
+        except InvalidCursor as exc:
+            raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return _error_response(exc.status, exc.error, exc.detail, exc.parameter)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        described = [_describe_validation_error(err) for err in exc.errors()]
+        detail = "; ".join(dict.fromkeys(text for _, text in described))
+        return _error_response(400, "invalid_parameter", detail, described[0][0] if described else None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error_response(
+            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        return _error_response(500, "internal_error", "internal error; it has been logged")
+
+    @app.get("/health", response_model=Health, summary="Liveness and feed size (no key needed)")
+    async def health() -> Response:
+        snapshot = await current_snapshot()
+        high = snapshot.high_water
+        body = {
+            "status": "ok",
+            "records": len(snapshot),
+            "files": snapshot.files,
+            "high_water_mark": high_water_mark(high) if high else None,
+        }
+        return Response(orjson.dumps(body), media_type=_JSON)
+
+    @app.get(
+        "/fpr_data",
+        response_model=FprPage,
+        responses=_errors(400, 401, 429, 500, 502, 503, 504),
+        dependencies=[Depends(require_api_key)],
+        summary="One page of the FPR change feed",
+        description="The latest version of each record after `cursor`, in (updated_at, record_id) order. "
+        "A record changed later reappears after the cursor with its new version; a deleted one arrives once "
+        "as a tombstone.",
+    )
+    async def fpr_data(
+        cursor: Annotated[str | None, _cursor_query()] = None,
+        page_size: Annotated[
+            int,
+            Query(
+                ge=PAGE_SIZE_MIN,
+                le=PAGE_SIZE_MAX,
+                description=f"Records per page, {PAGE_SIZE_MIN}-{PAGE_SIZE_MAX}.",
+            ),
+        ] = PAGE_SIZE_DEFAULT,
+    ) -> Response:
+        after = parse_cursor(cursor)
+        snapshot = await current_snapshot()  # one snapshot per request: a page is never torn
+        page = select_page(snapshot.keys, after, page_size)
+        body = b"".join(
+            (
+                b'{"fpr_records":[',
+                b",".join(snapshot.payloads[page.start : page.stop]),
+                b'],"next_cursor":"',
+                encode_cursor(page.next_position, secret).encode("ascii"),
+                b'","has_more":',
+                b"true}" if page.has_more else b"false}",
+            )
+        )
+        return Response(body, media_type=_JSON)
+
+    @app.get(
+        "/fpr_data/changes",
+        response_model=FprChanges,
+        responses=_errors(400, 401, 429, 500, 502, 503, 504),
+        dependencies=[Depends(require_api_key)],
+        summary="How many records lie past a cursor (for sensors; no paging)",
+    )
+    async def fpr_changes(
+        cursor: Annotated[str | None, _cursor_query()] = None,
+    ) -> Response:
+        after = parse_cursor(cursor)
+        snapshot = await current_snapshot()
+        high = snapshot.high_water
+        body = {
+            "count": count_after(snapshot.keys, after),
+            "high_water_mark": high_water_mark(high) if high else None,
+            "cursor": encode_cursor(max(after, high) if high else after, secret),
+        }
+        return Response(orjson.dumps(body), media_type=_JSON)
+
+    _drop_unused_422(app)
+    return app
+
+
+def _drop_unused_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 on every operation with parameters; this API answers 400 instead."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI after the first call; the edits below are idempotent
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    store: FprStore, api_key: str, cursor_secret: bytes | None = None, faults: FaultConfig | None = None
+) -> Any:
+    """The ASGI application to serve: the API, wrapped in fault injection when any is configured."""
+    api = create_api(store, api_key, cursor_secret)
+    if faults is not None and faults.active:
+        return FaultInjector(api, faults)
+    return api
