@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
+from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.assets.ingestion import raw_assets
 from finmatch_platform.assets.synthetic import synthetic_source_day
-from finmatch_platform.jobs import daily_source_job
+from finmatch_platform.jobs import daily_source_job, fpr_extraction_job
+from finmatch_platform.resources.fpr_api import FprApiResource
 from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.schedules import daily_source_schedule
+from finmatch_platform.sensors import fpr_api_sensor
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -23,12 +26,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             customers=settings.customers,
             daily_new_customers=settings.daily_new_customers,
         ),
+        "fpr_api": FprApiResource(base_url=settings.api_url, api_key=dg.EnvVar("FINMATCH_API_KEY")),
     }
 
 
 defs = dg.Definitions(
-    assets=[synthetic_source_day, *raw_assets],
-    jobs=[daily_source_job],
+    assets=[synthetic_source_day, *raw_assets, fpr_records],
+    jobs=[daily_source_job, fpr_extraction_job],
     schedules=[daily_source_schedule],
+    sensors=[fpr_api_sensor],
     resources=build_resources(Settings.from_env()),
 )

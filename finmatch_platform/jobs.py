@@ -12,3 +12,10 @@ daily_source_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(GROUP_SYNTHETIC, GROUP_INGESTION),
     description="Generate one day of source-system activity and load it into the raw schema.",
 )
+
+# Pull the FPR feed from its API; requested by fpr_api_sensor when the API has new data.
+fpr_extraction_job = dg.define_asset_job(
+    name="fpr_extraction",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["raw", "fpr_records"])),
+    description="Sync raw.fpr_records from the FPR API, from the stored cursor.",
+)

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "finmatch_platform_tests.fixtures_core",
     "finmatch_platform_tests.fixtures_api",
+    "finmatch_platform_tests.fixtures_extraction",
 ]
