@@ -1,0 +1,399 @@
+"""Reference data of the synthetic bank: enumerations, places and the product catalogue.
+
+Places are a curated table rather than Faker output because city, state, postcode, country and
+dialling code must agree with each other (Faker's en_IN city and state are drawn independently).
+Coordinates let the fraud bursts pick cities that are genuinely far apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+# Enumerations: arrays are indexed by small integer codes held in the latent tables.
+GENDERS = ("Male", "Female")
+MALE, FEMALE = 0, 1
+TITLES = ("Mr", "Mrs", "Ms", "Miss", "Master")
+TITLE_MR, TITLE_MRS, TITLE_MS, TITLE_MISS, TITLE_MASTER = range(5)
+MARITAL_STATUSES = ("Single", "Married", "Divorced", "Widowed")
+SINGLE, MARRIED, DIVORCED, WIDOWED = range(4)
+SEGMENTS = ("Urban", "Semi-Urban", "Rural")
+CATEGORIES = ("Resident", "Non Resident")
+PRIVILEGES = ("Regular", "Silver", "Gold", "Platinum")
+CUSTOMER_TYPES = ("Personal", "Corporate", "Merchant")
+OCCUPATIONS = (
+    "Student",
+    "Salaried",
+    "Self-Employed",
+    "Business",
+    "Professional",
+    "Homemaker",
+    "Retired",
+    "Unemployed",
+)
+STUDENT, SALARIED, SELF_EMPLOYED, BUSINESS, PROFESSIONAL, HOMEMAKER, RETIRED, UNEMPLOYED = range(8)
+SOURCING_CHANNELS = ("Branch", "Partner", "Online")
+STATUSES = ("Active", "Dormant", "Deceased")
+ACTIVE, DORMANT, DECEASED = range(3)
+RISK_CATEGORIES = ("Low", "Medium", "High")
+AFFLUENCE_LEVELS = ("Mass", "Mass Affluent", "Affluent", "HNI")
+# Spend multiplier per affluence level (Mass .. HNI).
+AFFLUENCE_SPEND = np.array([0.7, 1.0, 1.6, 3.0])
+
+# (min age, max age, share of the book): the age bands of a real retail book.
+AGE_BANDS: tuple[tuple[float, float, float], ...] = (
+    (0.5, 18.0, 0.10),
+    (18.0, 30.0, 0.30),
+    (30.0, 45.0, 0.35),
+    (45.0, 60.0, 0.10),
+    (60.0, 85.0, 0.15),
+)
+ADULT_AGE = 18
+SENIOR_AGE = 60
+MARRIAGE_MIN_AGE = 21
+
+ACCOUNT_TYPES = ("Savings", "Current", "Credit Card", "Loan", "Deposit", "Investment")
+ACC_SAVINGS, ACC_CURRENT, ACC_CARD, ACC_LOAN, ACC_DEPOSIT, ACC_INVESTMENT = range(6)
+ACCOUNT_STATUSES = ("Open", "Closed")
+CURRENCY = "INR"
+
+MODES = ("UPI", "QR", "Card", "NetBanking")
+MODE_UPI, MODE_QR, MODE_CARD, MODE_NETBANKING = range(4)
+REASONS = ("Food & Grocery", "Travel", "Ecom", "Exam", "Utilities", "Fuel", "Entertainment", "Health")
+R_FOOD, R_TRAVEL, R_ECOM, R_EXAM, R_UTILITIES, R_FUEL, R_ENTERTAINMENT, R_HEALTH = range(8)
+# Median amount (INR) and log-sd per reason, before the affluence multiplier.
+REASON_MEDIAN_INR = np.array([550.0, 5500.0, 1400.0, 1500.0, 1600.0, 1800.0, 700.0, 1100.0])
+REASON_SIGMA = np.array([0.7, 0.8, 0.9, 0.6, 0.5, 0.4, 0.7, 0.9])
+# Base reason mix of an adult; Travel is scaled by the travel-affinity latent, Exam by age.
+REASON_BASE_WEIGHTS = np.array([0.36, 0.05, 0.16, 0.01, 0.10, 0.10, 0.08, 0.07])
+# Mode mix by age group (young < 30, middle, senior 60+) and how each reason tilts it.
+MODE_BY_AGE_GROUP = np.array(
+    [
+        [0.55, 0.20, 0.15, 0.10],
+        [0.40, 0.15, 0.30, 0.15],
+        [0.20, 0.05, 0.35, 0.40],
+    ]
+)
+MODE_TILT_BY_REASON = np.array(
+    [
+        [1.2, 1.6, 0.6, 0.3],  # Food & Grocery: scan-and-pay
+        [0.6, 0.2, 1.8, 1.6],  # Travel: cards and net banking
+        [0.9, 0.1, 1.5, 1.3],  # Ecom
+        [0.8, 0.1, 0.8, 2.5],  # Exam fees: portals
+        [1.0, 0.2, 0.6, 2.0],  # Utilities
+        [1.2, 1.2, 1.2, 0.1],  # Fuel
+        [1.0, 0.8, 1.3, 0.6],  # Entertainment
+        [1.0, 0.9, 1.2, 0.8],  # Health
+    ]
+)
+MERCHANT_SUFFIXES: dict[int, tuple[str, ...]] = {
+    R_FOOD: ("Kirana Store", "Supermarket", "Sweets", "Restaurant", "Fresh Mart", "Dairy"),
+    R_TRAVEL: ("Travels", "Tours", "Holidays", "Air Travels", "Cabs", "Residency"),
+    R_ECOM: ("Online", "Mart", "Retail", "Bazaar Online", "Shoppe", "Electronics"),
+    R_EXAM: ("Coaching Centre", "Academy", "Institute", "Tutorials", "Classes", "Exam Services"),
+    R_UTILITIES: ("Power Services", "Gas Agency", "Broadband", "Water Works", "Telecom", "DTH Services"),
+    R_FUEL: ("Fuel Station", "Petroleum", "Filling Station", "Fuels", "Auto Fuels", "Service Station"),
+    R_ENTERTAINMENT: ("Cinemas", "Entertainment", "Multiplex", "Gaming Zone", "Events", "Club"),
+    R_HEALTH: ("Medicals", "Hospital", "Clinic", "Diagnostics", "Pharmacy", "Dental Care"),
+}
+DEVICE_TYPES = ("Android", "iOS", "Web")
+DEVICE_TYPE_WEIGHTS = np.array([0.68, 0.22, 0.10])
+
+FPR_STATUSES = ("Recommended", "Viewed", "Accepted", "Rejected", "Expired")
+ST_RECOMMENDED, ST_VIEWED, ST_ACCEPTED, ST_REJECTED, ST_EXPIRED = range(5)
+LIFECYCLE_STAGES = ("New", "Growing", "Mature", "At Risk", "Dormant")
+STAGE_NEW, STAGE_GROWING, STAGE_MATURE, STAGE_AT_RISK, STAGE_DORMANT = range(5)
+TRENDS = ("Increasing", "Stable", "Decreasing")
+INTERESTS = (
+    "Travel",
+    "Dining",
+    "Online Shopping",
+    "Investments",
+    "Education",
+    "Health & Wellness",
+    "Movies",
+    "Motoring",
+)
+
+
+@dataclass(frozen=True)
+class Country:
+    name: str
+    dialling_code: str
+    nationality: str
+
+
+COUNTRIES: tuple[Country, ...] = (
+    Country("India", "+91", "Indian"),
+    Country("United Arab Emirates", "+971", "Indian"),  # the UAE does not naturalise: NRIs stay Indian
+    Country("United Kingdom", "+44", "British"),
+    Country("United States", "+1", "American"),
+    Country("Singapore", "+65", "Singaporean"),
+)
+INDIA, UAE, UK, USA, SINGAPORE = range(5)
+# Share of Non Resident customers, and where they live.
+NON_RESIDENT_SHARE = 0.04
+NON_RESIDENT_COUNTRY_WEIGHTS = np.array([0.0, 0.40, 0.20, 0.25, 0.15])
+# Non Residents of the UK/US/Singapore holding that citizenship (OCI cardholders); the rest are Indian.
+FOREIGN_NATIONALITY_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    state: str
+    country: int
+    lat: float
+    lon: float
+    tier: int  # 1 metro, 2 large city, 3 town (India); 1 abroad
+    weight: float  # relative share of customers within the country
+    postcode_key: str  # India: 3-digit PIN prefix; UK: outward codes "|"-joined; US: 3-digit ZIP prefix
+
+
+CITIES: tuple[City, ...] = (
+    # India, tier 1
+    City("Mumbai", "Maharashtra", INDIA, 19.08, 72.88, 1, 10.0, "400"),
+    City("Delhi", "Delhi", INDIA, 28.61, 77.21, 1, 10.0, "110"),
+    City("Bengaluru", "Karnataka", INDIA, 12.97, 77.59, 1, 8.0, "560"),
+    City("Chennai", "Tamil Nadu", INDIA, 13.08, 80.27, 1, 6.0, "600"),
+    City("Kolkata", "West Bengal", INDIA, 22.57, 88.36, 1, 6.0, "700"),
+    City("Hyderabad", "Telangana", INDIA, 17.39, 78.49, 1, 6.0, "500"),
+    City("Pune", "Maharashtra", INDIA, 18.52, 73.86, 1, 4.0, "411"),
+    City("Ahmedabad", "Gujarat", INDIA, 23.02, 72.57, 1, 4.0, "380"),
+    # India, tier 2
+    City("Jaipur", "Rajasthan", INDIA, 26.91, 75.79, 2, 2.0, "302"),
+    City("Lucknow", "Uttar Pradesh", INDIA, 26.85, 80.95, 2, 2.0, "226"),
+    City("Kochi", "Kerala", INDIA, 9.93, 76.27, 2, 1.5, "682"),
+    City("Chandigarh", "Chandigarh", INDIA, 30.73, 76.78, 2, 1.2, "160"),
+    City("Indore", "Madhya Pradesh", INDIA, 22.72, 75.86, 2, 1.5, "452"),
+    City("Bhopal", "Madhya Pradesh", INDIA, 23.26, 77.41, 2, 1.2, "462"),
+    City("Nagpur", "Maharashtra", INDIA, 21.15, 79.09, 2, 1.5, "440"),
+    City("Coimbatore", "Tamil Nadu", INDIA, 11.02, 76.96, 2, 1.5, "641"),
+    City("Visakhapatnam", "Andhra Pradesh", INDIA, 17.69, 83.22, 2, 1.3, "530"),
+    City("Patna", "Bihar", INDIA, 25.59, 85.14, 2, 1.5, "800"),
+    City("Bhubaneswar", "Odisha", INDIA, 20.30, 85.82, 2, 1.0, "751"),
+    City("Guwahati", "Assam", INDIA, 26.14, 91.74, 2, 1.0, "781"),
+    City("Surat", "Gujarat", INDIA, 21.17, 72.83, 2, 1.8, "395"),
+    City("Vadodara", "Gujarat", INDIA, 22.31, 73.18, 2, 1.0, "390"),
+    City("Thiruvananthapuram", "Kerala", INDIA, 8.52, 76.94, 2, 1.0, "695"),
+    City("Mysuru", "Karnataka", INDIA, 12.30, 76.64, 2, 0.8, "570"),
+    City("Madurai", "Tamil Nadu", INDIA, 9.93, 78.12, 2, 0.9, "625"),
+    City("Nashik", "Maharashtra", INDIA, 19.99, 73.79, 2, 0.9, "422"),
+    City("Ludhiana", "Punjab", INDIA, 30.90, 75.86, 2, 1.0, "141"),
+    City("Dehradun", "Uttarakhand", INDIA, 30.32, 78.03, 2, 0.7, "248"),
+    City("Ranchi", "Jharkhand", INDIA, 23.34, 85.31, 2, 0.8, "834"),
+    City("Raipur", "Chhattisgarh", INDIA, 21.25, 81.63, 2, 0.8, "492"),
+    # India, tier 3 towns
+    City("Nanded", "Maharashtra", INDIA, 19.14, 77.32, 3, 0.5, "431"),
+    City("Hubballi", "Karnataka", INDIA, 15.36, 75.12, 3, 0.5, "580"),
+    City("Tirunelveli", "Tamil Nadu", INDIA, 8.71, 77.76, 3, 0.5, "627"),
+    City("Gaya", "Bihar", INDIA, 24.79, 85.00, 3, 0.5, "823"),
+    City("Bikaner", "Rajasthan", INDIA, 28.02, 73.31, 3, 0.4, "334"),
+    City("Sambalpur", "Odisha", INDIA, 21.47, 83.97, 3, 0.4, "768"),
+    City("Jorhat", "Assam", INDIA, 26.75, 94.20, 3, 0.3, "785"),
+    City("Kurnool", "Andhra Pradesh", INDIA, 15.83, 78.04, 3, 0.4, "518"),
+    City("Ballari", "Karnataka", INDIA, 15.14, 76.92, 3, 0.4, "583"),
+    City("Bathinda", "Punjab", INDIA, 30.21, 74.95, 3, 0.4, "151"),
+    City("Shimla", "Himachal Pradesh", INDIA, 31.10, 77.17, 3, 0.3, "171"),
+    City("Udaipur", "Rajasthan", INDIA, 24.59, 73.71, 3, 0.4, "313"),
+    City("Thrissur", "Kerala", INDIA, 10.53, 76.21, 3, 0.5, "680"),
+    City("Warangal", "Telangana", INDIA, 17.97, 79.59, 3, 0.4, "506"),
+    City("Gorakhpur", "Uttar Pradesh", INDIA, 26.76, 83.37, 3, 0.5, "273"),
+    City("Muzaffarpur", "Bihar", INDIA, 26.12, 85.39, 3, 0.4, "842"),
+    City("Satara", "Maharashtra", INDIA, 17.68, 74.02, 3, 0.4, "415"),
+    City("Belagavi", "Karnataka", INDIA, 15.85, 74.50, 3, 0.4, "590"),
+    City("Silchar", "Assam", INDIA, 24.83, 92.78, 3, 0.3, "788"),
+    City("Karimnagar", "Telangana", INDIA, 18.44, 79.13, 3, 0.3, "505"),
+    # Abroad: where the Non Resident customers live
+    City("Dubai", "Dubai", UAE, 25.20, 55.27, 1, 6.0, ""),
+    City("Abu Dhabi", "Abu Dhabi", UAE, 24.45, 54.38, 1, 3.0, ""),
+    City("Sharjah", "Sharjah", UAE, 25.35, 55.42, 1, 2.0, ""),
+    City("London", "England", UK, 51.51, -0.13, 1, 6.0, "E14|SW1A|NW3|HA0|UB1|IG1"),
+    City("Leicester", "England", UK, 52.64, -1.13, 1, 2.0, "LE1|LE4|LE5"),
+    City("Birmingham", "England", UK, 52.49, -1.89, 1, 2.0, "B1|B15|B21"),
+    City("New York", "New York", USA, 40.71, -74.01, 1, 3.0, "100"),
+    City("Edison", "New Jersey", USA, 40.52, -74.41, 1, 3.0, "088"),
+    City("San Jose", "California", USA, 37.34, -121.89, 1, 3.0, "951"),
+    City("Houston", "Texas", USA, 29.76, -95.37, 1, 2.0, "770"),
+    City("Chicago", "Illinois", USA, 41.88, -87.63, 1, 2.0, "606"),
+    City("Singapore", "Singapore", SINGAPORE, 1.35, 103.82, 1, 1.0, ""),
+)
+CITY_COUNTRY = np.array([c.country for c in CITIES], dtype=np.int8)
+CITY_TIER = np.array([c.tier for c in CITIES], dtype=np.int8)
+CITY_LAT = np.array([c.lat for c in CITIES])
+CITY_LON = np.array([c.lon for c in CITIES])
+INDIAN_CITIES = np.nonzero(CITY_COUNTRY == INDIA)[0]
+# Segment mix by Indian city tier (Urban, Semi-Urban, Rural); abroad is always Urban.
+SEGMENT_BY_TIER = np.array([[0.95, 0.05, 0.0], [0.60, 0.35, 0.05], [0.0, 0.45, 0.55]])
+
+
+def city_distance_km(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """Great-circle distance between city indices (haversine, Earth radius 6371 km)."""
+    lat1, lon1 = np.radians(CITY_LAT[a]), np.radians(CITY_LON[a])
+    lat2, lon2 = np.radians(CITY_LAT[b]), np.radians(CITY_LON[b])
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(h))
+
+
+# Streets abroad that Faker has no locale for; Indian, British and American streets come from Faker.
+UAE_STREETS = (
+    "Sheikh Zayed Road",
+    "Al Wasl Road",
+    "Al Nahda Street",
+    "Corniche Road",
+    "Khalid Bin Al Waleed Road",
+    "Al Rigga Road",
+    "Hamdan Street",
+    "Al Khan Street",
+)
+SINGAPORE_STREETS = (
+    "Ang Mo Kio Avenue 3",
+    "Tampines Street 21",
+    "Jurong West Street 41",
+    "Bedok North Road",
+    "Clementi Avenue 2",
+    "Serangoon Road",
+    "Toa Payoh Lorong 1",
+    "Woodlands Drive 14",
+)
+INDIAN_LOCALITY_SUFFIXES = ("Nagar", "Colony", "Layout", "Puram", "Vihar", "Enclave")
+EMAIL_DOMAINS_INDIA = ("rediffmail.com", "yahoo.co.in", "outlook.com", "icloud.com")
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    product_type: str
+    subtype: str
+    interest_rate_pct: float | None
+    annual_fee: float
+    interchange_rate_pct: float | None
+    tenure_months: int | None
+    min_amount: float
+    max_amount: float
+    terms: str
+    launched_days_before_start: int
+
+
+PRODUCTS: tuple[Product, ...] = (
+    Product("FinMatch Classic Credit Card", "Credit Card", "Classic", 42.0, 499.0, 1.8, None, 25_000, 150_000,
+            "Annual fee INR 499, waived on spends above INR 1,00,000; 1 reward point per INR 150; 3.5% per month on revolving balances.", 2900),
+    Product("FinMatch Rewards Credit Card", "Credit Card", "Rewards", 42.0, 999.0, 1.9, None, 50_000, 300_000,
+            "Annual fee INR 999; 5x reward points on dining and online shopping; 3.5% per month on revolving balances.", 2100),
+    Product("FinMatch Voyager Travel Credit Card", "Credit Card", "Travel", 42.0, 2999.0, 2.0, None, 100_000, 800_000,
+            "Annual fee INR 2,999; 4 air miles per INR 100 on travel; 8 lounge visits a year; 1.99% forex mark-up.", 1500),
+    Product("FinMatch Fuel Saver Credit Card", "Credit Card", "Fuel", 42.0, 499.0, 1.5, None, 25_000, 200_000,
+            "Annual fee INR 499; 1% fuel surcharge waiver up to INR 250 a month; 4x points at fuel stations.", 2500),
+    Product("FinMatch Platinum Credit Card", "Credit Card", "Premium", 39.0, 4999.0, 2.1, None, 300_000, 2_500_000,
+            "Annual fee INR 4,999; concierge, unlimited lounge access, golf privileges; 3.25% per month on revolving balances.", 1200),
+    Product("FinMatch Campus Credit Card", "Credit Card", "Student", 42.0, 0.0, 1.6, None, 10_000, 50_000,
+            "Lifetime free for students; 2x points on exam fees and education; limit against a fixed deposit.", 900),
+    Product("FinMatch Personal Loan", "Loan", "Personal Loan", 11.5, 0.0, None, 60, 50_000, 4_000_000,
+            "10.5%-14% p.a. depending on CIBIL score; processing fee 1.5%; tenure 12-60 months; no collateral.", 3300),
+    Product("FinMatch Home Loan", "Loan", "Home Loan", 8.6, 0.0, None, 240, 1_000_000, 50_000_000,
+            "Floating rate linked to repo; up to 80% of property value; tenure up to 20 years; no prepayment charges.", 3600),
+    Product("FinMatch Auto Loan", "Loan", "Auto Loan", 9.2, 0.0, None, 84, 200_000, 3_000_000,
+            "Up to 90% on-road funding; tenure up to 7 years; processing fee INR 3,500.", 3000),
+    Product("FinMatch Education Loan", "Loan", "Education Loan", 9.8, 0.0, None, 120, 100_000, 7_500_000,
+            "Moratorium for the course plus 1 year; tax benefit under section 80E; co-applicant required.", 2700),
+    Product("FinMatch Gold Loan", "Loan", "Gold Loan", 9.0, 0.0, None, 12, 10_000, 2_500_000,
+            "Up to 75% of gold value; bullet repayment; same-day disbursal.", 1800),
+    Product("FinMatch Term Life Cover", "Insurance", "Term Life", None, 12_000.0, None, 360, 2_500_000, 20_000_000,
+            "Pure term cover to age 85; premium fixed at purchase; tax benefit under section 80C.", 2400),
+    Product("FinMatch Health Shield", "Insurance", "Health", None, 18_000.0, None, 12, 500_000, 5_000_000,
+            "Family floater; cashless at 9,000 hospitals; no-claim bonus up to 100%.", 2000),
+    Product("FinMatch Motor Secure", "Insurance", "Motor", None, 9_000.0, None, 12, 100_000, 3_000_000,
+            "Comprehensive motor cover with zero depreciation add-on and roadside assistance.", 1700),
+    Product("FinMatch Travel Guard", "Insurance", "Travel", None, 1_500.0, None, 1, 100_000, 5_000_000,
+            "Single or multi-trip cover: medical, baggage and flight delay; Schengen compliant.", 1100),
+    Product("FinMatch Fixed Deposit 1 Year", "Deposit", "Fixed Deposit", 6.8, 0.0, None, 12, 5_000, 50_000_000,
+            "6.8% p.a. compounded quarterly; premature withdrawal penalty 1%.", 3500),
+    Product("FinMatch Fixed Deposit 3 Years", "Deposit", "Fixed Deposit", 7.0, 0.0, None, 36, 5_000, 50_000_000,
+            "7.0% p.a. compounded quarterly; loan against deposit up to 90%.", 3500),
+    Product("FinMatch Senior Citizen Deposit", "Deposit", "Fixed Deposit", 7.5, 0.0, None, 36, 5_000, 50_000_000,
+            "7.5% p.a. for customers aged 60 and over; monthly or quarterly payout.", 3100),
+    Product("FinMatch Recurring Deposit", "Deposit", "Recurring Deposit", 6.5, 0.0, None, 24, 500, 200_000,
+            "Monthly instalments from INR 500; 6.5% p.a.; tenure 6-120 months.", 3400),
+    Product("FinMatch Tax Saver Deposit", "Deposit", "Fixed Deposit", 6.9, 0.0, None, 60, 10_000, 150_000,
+            "5-year lock-in; deduction under section 80C up to INR 1,50,000.", 2800),
+    Product("FinMatch Bluechip Equity Fund", "Investment", "Mutual Fund", None, 0.0, None, None, 500, 10_000_000,
+            "Large-cap equity fund; expense ratio 0.9%; exit load 1% within 12 months.", 2600),
+    Product("FinMatch Short Term Debt Fund", "Investment", "Mutual Fund", None, 0.0, None, None, 1_000, 10_000_000,
+            "Debt fund with 1-3 year duration; expense ratio 0.4%; no exit load.", 2300),
+    Product("FinMatch ELSS Tax Saver Fund", "Investment", "Mutual Fund", None, 0.0, None, 36, 500, 150_000,
+            "Equity-linked savings scheme; 3-year lock-in; deduction under section 80C.", 2200),
+    Product("FinMatch Nifty 50 Index Fund", "Investment", "Mutual Fund", None, 0.0, None, None, 100, 10_000_000,
+            "Tracks the Nifty 50; expense ratio 0.2%; SIP from INR 100.", 1300),
+    Product("FinMatch Sovereign Gold Bond", "Investment", "Gold Bond", 2.5, 0.0, None, 96, 5_000, 4_000_000,
+            "Government of India gold bond; 2.5% p.a. interest plus gold price; exit after year 5.", 1000),
+)
+PRODUCT_TYPE_CODES = ("Credit Card", "Loan", "Insurance", "Deposit", "Investment")
+PT_CARD, PT_LOAN, PT_INSURANCE, PT_DEPOSIT, PT_INVESTMENT = range(5)
+PRODUCT_TYPE = np.array([PRODUCT_TYPE_CODES.index(p.product_type) for p in PRODUCTS], dtype=np.int8)
+PRODUCT_SUBTYPE = tuple(p.subtype for p in PRODUCTS)
+PRODUCT_MIN = np.array([p.min_amount for p in PRODUCTS])
+PRODUCT_MAX = np.array([p.max_amount for p in PRODUCTS])
+PRODUCT_FEE = np.array([p.annual_fee for p in PRODUCTS])
+ACCOUNT_TYPE_OF_PRODUCT_TYPE = np.array([ACC_CARD, ACC_LOAN, -1, ACC_DEPOSIT, ACC_INVESTMENT], dtype=np.int8)
+
+
+def product_index(name: str) -> int:
+    return next(i for i, p in enumerate(PRODUCTS) if p.name == name)
+
+
+def product_id(index: int) -> str:
+    return f"P{index + 1:04d}"
+
+
+def subtype_indices(product_type: int, subtype: str | None = None) -> np.ndarray:
+    return np.array(
+        [
+            i
+            for i, p in enumerate(PRODUCTS)
+            if PRODUCT_TYPE[i] == product_type and (subtype is None or p.subtype == subtype)
+        ]
+    )
+
+
+CARD_CLASSIC = product_index("FinMatch Classic Credit Card")
+CARD_REWARDS = product_index("FinMatch Rewards Credit Card")
+CARD_TRAVEL = product_index("FinMatch Voyager Travel Credit Card")
+CARD_FUEL = product_index("FinMatch Fuel Saver Credit Card")
+CARD_PLATINUM = product_index("FinMatch Platinum Credit Card")
+CARD_CAMPUS = product_index("FinMatch Campus Credit Card")
+LOAN_PERSONAL = product_index("FinMatch Personal Loan")
+LOAN_HOME = product_index("FinMatch Home Loan")
+LOAN_AUTO = product_index("FinMatch Auto Loan")
+LOAN_EDUCATION = product_index("FinMatch Education Loan")
+LOAN_GOLD = product_index("FinMatch Gold Loan")
+INS_TERM = product_index("FinMatch Term Life Cover")
+INS_HEALTH = product_index("FinMatch Health Shield")
+INS_MOTOR = product_index("FinMatch Motor Secure")
+INS_TRAVEL = product_index("FinMatch Travel Guard")
+FD_1Y = product_index("FinMatch Fixed Deposit 1 Year")
+FD_3Y = product_index("FinMatch Fixed Deposit 3 Years")
+FD_SENIOR = product_index("FinMatch Senior Citizen Deposit")
+RD = product_index("FinMatch Recurring Deposit")
+FD_TAX = product_index("FinMatch Tax Saver Deposit")
+MF_EQUITY = product_index("FinMatch Bluechip Equity Fund")
+MF_DEBT = product_index("FinMatch Short Term Debt Fund")
+MF_ELSS = product_index("FinMatch ELSS Tax Saver Fund")
+MF_INDEX = product_index("FinMatch Nifty 50 Index Fund")
+SGB = product_index("FinMatch Sovereign Gold Bond")
+
+
+def launched_on(index: int, start: dt.date) -> dt.date:
+    return start - dt.timedelta(days=PRODUCTS[index].launched_days_before_start)
+
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def epoch_day(day: dt.date) -> int:
+    return (day - EPOCH).days
+
+
+def from_epoch_day(days: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(days))
