@@ -1,0 +1,682 @@
+"""Masking policy, HMAC tokens in SQL, masked tables and role views (pure lib, DuckDB in memory)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+import yaml
+
+from finmatch_platform.lib import masking
+from finmatch_platform.lib.masking import (
+    MaskingKeyError,
+    PolicyError,
+    build_masked_customers,
+    build_masked_fpr,
+    build_role_views,
+    load_policy,
+    masked_select_sql,
+    parse_policy,
+    policy_token,
+    token,
+)
+from finmatch_platform.lib.profiling import default_format_rules, profile_table, save_profile
+from finmatch_platform.lib.schemas import CUSTOMERS, FPR_RECORDS
+
+KEY = "test-masking-key-0123456789"
+OTHER_KEY = "another-masking-key-9876543210"
+START = dt.date(2026, 10, 1)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    for schema in ("raw", "meta", "masked"):
+        conn.execute(f"create schema {schema}")
+    return conn
+
+
+FIRST_NAMES = ("Asha", "Ravi", "Zoë", "Anil", "Priya", "Karthik", "Meera", "Rahul", "Sneha", "Vikram", "Ishaan")
+LAST_NAMES = ("Rao", "Sharma", "Iyer", "D'Souza", "Nair", "Gupta", "Reddy", "Das", "Menon", "Kulkarni")
+STREETS = ("MG Road", "Link Road", "Church Street", "Nehru Marg", "Park Avenue")
+CITIES = (("Mumbai", "Maharashtra", "400"), ("Chennai", "Tamil Nadu", "600"), ("Pune", "Maharashtra", "411"))
+
+
+def _ascii(name: str) -> str:
+    return name.lower().replace("ë", "e").replace("'", "")
+
+
+@functools.lru_cache(maxsize=8)  # Arrow tables are immutable: many tests share a few
+def synthetic_customers(n: int = 200, seed: int = 3) -> pa.Table:
+    """A small raw.customers table built here: every CUSTOMERS column plus _landed_date, clean
+    values, unicode names, nullable columns, and a second version for every fourth customer."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(1, n + 1):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        city, state, pin = rng.choice(CITIES)
+        dob = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(25_000))
+        created = dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=rng.randrange(2_000_000))
+        row = {
+            "customer_id": f"C{i:09d}",
+            "title": "Ms" if i % 2 else "Mr",
+            "first_name": first,
+            "middle_name": rng.choice(FIRST_NAMES) if i % 3 == 0 else None,
+            "last_name": last,
+            "gender": "Female" if i % 2 else "Male",
+            "date_of_birth": dob,
+            "is_minor": False,
+            "is_senior_citizen": dob.year < 1966,
+            "marital_status": rng.choice(("Single", "Married")),
+            "nationality": "Indian",
+            "segment": rng.choice(("Urban", "Semi-Urban", "Rural")),
+            "category": "Resident",
+            "privilege": rng.choice(("Regular", "Gold")),
+            "customer_type": "Personal",
+            "occupation": rng.choice(("Salaried", "Business", "Student")),
+            "sourcing_channel": "Branch",
+            "status": "Active",
+            "risk_category": "Low",
+            "affluence_level": "Mass",
+            "email": f"{_ascii(first)}.{_ascii(last)}{i}@example.in",
+            "dialling_code": "+91",
+            "mobile": str(rng.randrange(6_000_000_000, 9_999_999_999)),
+            "address_line1": f"{rng.randrange(1, 500)}, {rng.choice(STREETS)}",
+            "address_line2": f"{last} Nagar" if i % 2 else None,
+            "city": city,
+            "state": state,
+            "postcode": f"{pin}{rng.randrange(1, 999):03d}",
+            "country": "India",
+            "cibil_score": rng.randrange(300, 901),
+            "cibil_check_date": dt.date(2026, 9, 1),
+            "created_at": created,
+            "modified_at": dt.datetime(2026, 9, 30, 12, tzinfo=dt.UTC),
+            "_landed_date": START,
+        }
+        rows.append(row)
+        if i % 4 == 0:  # a later version: moved and changed mobile
+            rows.append(
+                {
+                    **row,
+                    "mobile": str(rng.randrange(6_000_000_000, 9_999_999_999)),
+                    "address_line1": f"{rng.randrange(500, 999)}, {rng.choice(STREETS)}",
+                    "modified_at": dt.datetime(2026, 10, 1, 15, tzinfo=dt.UTC),
+                    "_landed_date": START + dt.timedelta(days=1),
+                }
+            )
+    schema = CUSTOMERS.append(pa.field("_landed_date", pa.date32()))
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def synthetic_fpr(customers: pa.Table, per_customer: int = 1) -> pa.Table:
+    """raw.fpr_records for the latest version of every other customer; some emails upper-cased,
+    as feeds do, and one tombstone."""
+    latest = {r["customer_id"]: r for r in customers.to_pylist()}
+    rows = []
+    for n, (cid, c) in enumerate(sorted(latest.items())):
+        if n % 2:
+            continue
+        for k in range(per_customer):
+            rows.append(
+                {
+                    "record_id": f"FPR{len(rows) + 1:010d}",
+                    "customer_id": cid,
+                    "customer_name": f"{c['first_name']} {c['last_name']}",
+                    "customer_email": c["email"].upper() if n % 4 == 0 else c["email"],
+                    "customer_segment": c["segment"],
+                    "customer_lifecycle_stage": "Mature",
+                    "customer_lifecycle_transition_date": dt.date(2025, 1, 1),
+                    "account_balance": 1000.0 + n,
+                    "transaction_history": "Ecom:2;Fuel:1",
+                    "customer_transaction_value": 2500.0,
+                    "customer_transaction_count": 3,
+                    "product_id": "P0001",
+                    "product_name": "FinMatch Classic Credit Card",
+                    "product_type": "Credit Card",
+                    "product_terms": "Annual fee INR 499",
+                    "product_sales_amount": None,
+                    "product_sales_date": None,
+                    "product_recommendation": "Based on your Ecom spends: a card",
+                    "product_recommendation_date": dt.date(2026, 10, 1),
+                    "product_recommendation_status": "Recommended",
+                    "recommendation_score": 0.5,
+                    "customer_product_usage": 0.25,
+                    "customer_product_affinity": 0.75,
+                    "customer_product_affinity_trend": "Stable",
+                    "customer_product_usage_trend": "Increasing",
+                    "customer_interests": "Travel,Dining",
+                    "customer_satisfaction_score": 7.5,
+                    "customer_churn_probability": 0.1,
+                    "updated_at": dt.datetime(2026, 10, 1, 8, tzinfo=dt.UTC),
+                    "_deleted": False,
+                    "_synced_at": dt.datetime(2026, 10, 2, 6, tzinfo=dt.UTC),
+                }
+            )
+    tomb = {name: None for name in FPR_RECORDS.names} | {
+        "record_id": f"FPR{len(rows) + 1:010d}",
+        "updated_at": dt.datetime(2026, 10, 1, 9, tzinfo=dt.UTC),
+        "_deleted": True,
+        "_synced_at": dt.datetime(2026, 10, 2, 6, tzinfo=dt.UTC),
+    }
+    rows.append(tomb)
+    schema = FPR_RECORDS.append(pa.field("_synced_at", pa.timestamp("us", tz="UTC")))
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@functools.lru_cache(maxsize=8)
+def _synthetic_pair(n: int) -> tuple[pa.Table, pa.Table]:
+    customers = synthetic_customers(n)
+    return customers, synthetic_fpr(customers)
+
+
+def load_synthetic(conn: duckdb.DuckDBPyConnection, n: int = 200) -> None:
+    customers, fpr = _synthetic_pair(n)
+    for name, table in (("customers", customers), ("fpr_records", fpr)):
+        conn.register("_arrow", table)
+        conn.execute(f"create table raw.{name} as select * from _arrow")
+        conn.unregister("_arrow")
+
+
+def load_generated(
+    conn: duckdb.DuckDBPyConnection, days: int = 4, customers: int = 300, defect_rate: float = 0.02
+) -> None:
+    """raw.customers (every version, with _landed_date) and raw.fpr_records (upserted by
+    record_id, as the extraction does) from the synthetic bank's generator."""
+    generation = pytest.importorskip("finmatch_platform.lib.generation")
+    config = generation.GenerationConfig(
+        seed=11,
+        customers=customers,
+        defect_rate=defect_rate,
+        customer_update_rate=0.05,
+        fpr_opening_recommendations=150,
+        fpr_deletion_rate=0.1,
+    )
+    customer_parts, fpr_parts = [], []
+    for i in range(days):
+        day = START + dt.timedelta(days=i)
+        tables = generation.generate_day(config, day)
+        customer_parts.append(
+            tables["customers"].append_column("_landed_date", pa.array([day] * tables["customers"].num_rows))
+        )
+        fpr_parts.append(tables["fpr_records"])
+    conn.register("_customers", pa.concat_tables(customer_parts))
+    conn.register("_fpr", pa.concat_tables(fpr_parts))
+    conn.execute("create table raw.customers as select * from _customers")
+    conn.execute(
+        "create table raw.fpr_records as select *, timestamptz '2026-10-05 06:00:00+00' as _synced_at from _fpr "
+        "qualify row_number() over (partition by record_id order by updated_at desc) = 1"
+    )
+
+
+def _masked_warehouse(policy: masking.Policy, load) -> duckdb.DuckDBPyConnection:
+    conn = _connect()
+    load(conn)
+    build_masked_customers(conn, policy, KEY)
+    build_masked_fpr(conn, policy, KEY)
+    build_role_views(conn, policy)
+    for table in ("customers", "fpr_records"):
+        profile = profile_table(conn, f"masked.{table}", default_format_rules(policy, table))
+        save_profile(conn, profile, dt.datetime(2026, 10, 5, tzinfo=dt.UTC))
+    return conn
+
+
+@pytest.fixture(scope="module")
+def policy() -> masking.Policy:
+    return load_policy()
+
+
+@pytest.fixture(scope="module")
+def warehouse(policy: masking.Policy) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Customers and FPR records built here, masked, with role views and a saved profile."""
+    conn = _masked_warehouse(policy, load_synthetic)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def generated_warehouse(policy: masking.Policy) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The same with the synthetic bank's generator (four days: new customers, updates, tombstones)."""
+    conn = _masked_warehouse(policy, load_generated)
+    yield conn
+    conn.close()
+
+
+def _policy_dict() -> dict:
+    return yaml.safe_load(masking.DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+
+
+def _cells(conn: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    columns = masking.table_columns(conn, relation)
+    union = " union ".join(f"select cast({masking.quote_ident(c)} as varchar) as v from {relation}" for c, _ in columns)
+    return {v for (v,) in conn.execute(union).fetchall() if v is not None}
+
+
+def _raw_tagged_values(conn: duckdb.DuckDBPyConnection, policy: masking.Policy, table: str) -> set[str]:
+    """Raw values of the columns the default role hides, minus values that also occur in a
+    clear column (a date of birth equal to some check date is not a leak) and quarter starts."""
+    table_policy = policy.table(table)
+    hidden = [c for c in table_policy.tagged_columns if policy.operator(policy.default_role, table, c) != "pass"]
+    clear = [c for c, tags in table_policy.columns.items() if not tags]
+    values = set()
+    for column in hidden:
+        cells = _cells_of(conn, table_policy.source, [column])
+        if policy.operator(policy.default_role, table, column) == "bucket_quarter":
+            # A date that is itself a quarter start is its own bucket: not a leak.
+            cells = {v for v in cells if v[4:] not in ("-01-01", "-04-01", "-07-01", "-10-01")}
+        values |= cells
+    return values - _cells_of(conn, table_policy.source, clear)
+
+
+def _cells_of(conn: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> set[str]:
+    present = {c for c, _ in masking.table_columns(conn, relation)}
+    union = " union ".join(
+        f"select cast({masking.quote_ident(c)} as varchar) as v from {relation}" for c in columns if c in present
+    )
+    return {v for (v,) in conn.execute(union).fetchall() if v is not None} if union else set()
+
+
+def _hmac_hex(key: str, text: str) -> str:
+    return hmac.new(key.encode(), text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# --- the policy file ---------------------------------------------------------------------------
+
+
+def test_the_repository_policy_classifies_every_source_column(policy: masking.Policy) -> None:
+    customers = set(policy.table("customers").columns)
+    fpr = set(policy.table("fpr_records").columns)
+    assert set(CUSTOMERS.names) | {"_landed_date"} == customers
+    assert set(FPR_RECORDS.names) | {"_synced_at"} == fpr
+    assert policy.default_role == "dob_bucketing"
+    assert {"restricted", "dob_bucketing", "pii_reader"} <= set(policy.roles)
+
+
+def test_every_named_pii_column_is_tagged(policy: masking.Policy) -> None:
+    expected = {
+        "first_name",
+        "middle_name",
+        "last_name",
+        "email",
+        "mobile",
+        "address_line1",
+        "address_line2",
+        "postcode",
+        "date_of_birth",
+    }
+    assert expected <= masking.pii_columns(policy, "customers")
+    assert {"customer_name", "customer_email"} <= masking.pii_columns(policy, "fpr_records")
+    # customer_id is the join key and deliberately not PII (see the policy header).
+    assert "customer_id" not in masking.pii_columns(policy, "customers")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        (lambda p: p["roles"]["restricted"]["operators"].__setitem__("pii:name", "scramble"), "scramble"),
+        (lambda p: p.__setitem__("default_role", "analyst"), "analyst"),
+        (lambda p: p["tables"]["customers"]["columns"].__setitem__("email", ["pii:e-mail"]), "pii:e-mail"),
+        (lambda p: p["roles"]["pii_reader"]["operators"].pop("pii:dob"), "pii:dob"),
+        (lambda p: p["roles"]["restricted"]["operators"].__setitem__("pii:ssn", "hmac"), "pii:ssn"),
+        (lambda p: p["tags"]["pii:name"].__setitem__("partial", "middle"), "middle"),
+        (lambda p: p["tags"]["pii:name"].__setitem__("priority", 90), "priority 90"),
+        (lambda p: p["tables"]["customers"]["columns"].__setitem__("customer_id", ["pii:id_number"]), "customer_id"),
+    ],
+)
+def test_an_invalid_policy_is_rejected_with_a_message_naming_the_problem(mutate, named: str) -> None:
+    raw = _policy_dict()
+    mutate(raw)
+    with pytest.raises(PolicyError, match=named):
+        parse_policy(raw)
+
+
+def test_a_column_with_several_tags_gets_the_operator_of_its_highest_priority_tag(policy: masking.Policy) -> None:
+    # postcode is pii:address (50) and pii:location (10): address wins.
+    assert policy.operator("dob_bucketing", "customers", "postcode") == "hmac"
+    assert policy.operator("customer_service", "customers", "postcode") == "redact"
+    assert policy.operator("dob_bucketing", "customers", "city") == "pass"
+    raw = _policy_dict()
+    raw["tables"]["customers"]["columns"]["email"] = ["pii:location", "pii:email"]
+    assert parse_policy(raw).operator("restricted", "customers", "email") == "hmac"
+    raw["tags"]["pii:location"]["priority"] = 95
+    assert parse_policy(raw).operator("restricted", "customers", "email") == "pass"
+
+
+def test_policy_can_be_loaded_from_another_path(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    raw = _policy_dict()
+    raw["default_role"] = "restricted"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert load_policy(path).default_role == "restricted"
+
+
+# --- HMAC ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [KEY, "k" * 100])  # a key longer than the 64-byte block is hashed first
+def test_hmac_in_sql_equals_pythons_hmac_module(key: str) -> None:
+    conn = duckdb.connect()
+    values = [
+        "asha.rao42@gmail.com",
+        "Zoë O'Brien-Núñez",
+        "राहुल",
+        "🙂 emoji",
+        "",
+        "x" * 300,
+        None,
+    ]
+    conn.execute("create table t (v varchar)")
+    conn.executemany("insert into t values (?)", [[v] for v in values])
+    text_expr = masking._hashable_text('"v"', "VARCHAR", "none")
+    sql = f"select v, sha256($finmatch_hmac_opad || unhex(sha256($finmatch_hmac_ipad || encode({text_expr})))) from t"
+    rows = dict(conn.execute(sql, masking.hmac_params(key)).fetchall())
+    for value in values:
+        expected = None if value is None else _hmac_hex(key, value)
+        assert rows[value] == expected
+
+
+@pytest.mark.parametrize(
+    ("sql_value", "python_value"),
+    [
+        ("date '1990-05-17'", dt.date(1990, 5, 17)),
+        ("timestamptz '2026-10-01 10:00:00+05:30'", dt.datetime(2026, 10, 1, 4, 30, tzinfo=dt.UTC)),
+        ("timestamp '2026-10-01 10:00:00.123456'", dt.datetime(2026, 10, 1, 10, 0, 0, 123456)),
+        ("42", 42),
+    ],
+)
+def test_tokens_of_dates_timestamps_and_numbers_match_the_python_reference(sql_value, python_value) -> None:
+    conn = duckdb.connect()
+    conn.execute("set timezone = 'Asia/Kolkata'")  # tokens must not depend on the session time zone
+    conn.execute(f"create table t as select {sql_value} as v")
+    dtype = masking.table_columns(conn, "t")[0][1]
+    expr = masking._hmac_of_text(masking._hashable_text('"v"', dtype, "none"), masking.load_policy())
+    assert conn.execute(f"select {expr} from t", masking.hmac_params(KEY)).fetchall()[0][0] == token(KEY, python_value)
+
+
+def test_tokens_in_sql_equal_the_python_reference_for_text_dates_and_normalised_emails(policy) -> None:
+    conn = _connect()
+    conn.execute(
+        "create table raw.customers as select * from (values "
+        "('C000000001', 'Asha', ' Asha.Rao@Example.COM ', date '1990-05-17'), "
+        "('C000000002', 'Zoë', null, date '1961-01-01')) t(customer_id, first_name, email, date_of_birth)"
+    )
+    select = masked_select_sql(policy, "restricted", "customers", masking.table_columns(conn, "raw.customers"), KEY)
+    rows = conn.execute(select.sql, select.params).fetchall()
+    assert rows[0] == (
+        "C000000001",
+        "tok_" + _hmac_hex(KEY, "Asha")[:20],
+        "tok_" + _hmac_hex(KEY, "asha.rao@example.com")[:20],
+        "tok_" + _hmac_hex(KEY, "1990-05-17")[:20],
+    )
+    assert rows[1][1] == policy_token(policy, KEY, "pii:name", "Zoë")
+    assert rows[1][2] is None  # NULL stays NULL
+    assert rows[1][3] == token(KEY, dt.date(1961, 1, 1))
+
+
+@pytest.mark.parametrize("bad", [None, "", "   ", "short-key"])
+def test_a_missing_empty_or_short_key_is_a_clear_error(policy, bad) -> None:
+    conn = _connect()
+    conn.execute("create table raw.customers as select 'C000000001' as customer_id, 'Asha' as first_name")
+    with pytest.raises(MaskingKeyError, match="FINMATCH_MASKING_KEY"):
+        build_masked_customers(conn, policy, bad)
+    assert not masking.relation_exists(conn, "masked.customers")
+
+
+def test_key_material_appears_in_no_sql_text_view_definition_or_repr(warehouse, policy) -> None:
+    blocks = masking.hmac_params(KEY)
+    secrets = {KEY, blocks["finmatch_hmac_ipad"].hex(), blocks["finmatch_hmac_opad"].hex()}
+    select = masked_select_sql(
+        policy, "restricted", "customers", masking.table_columns(warehouse, "raw.customers"), KEY
+    )
+    definitions = " ".join(
+        sql for (sql,) in warehouse.execute("select sql from duckdb_views() where not internal").fetchall()
+    )
+    tables = " ".join(sql for (sql,) in warehouse.execute("select sql from duckdb_tables()").fetchall())
+    for secret in secrets:
+        assert secret not in select.sql
+        assert secret not in repr(select)
+        assert secret.lower() not in definitions.lower()
+        assert secret.lower() not in tables.lower()
+    assert "sha256" not in definitions.lower() and "finmatch_hmac_" not in definitions  # plain projections
+
+
+def test_the_dictionary_and_per_row_token_paths_give_identical_tables(policy, monkeypatch) -> None:
+    conn = _connect()
+    load_synthetic(conn)
+    tables = ("masked.customers", "masked.customers_variants")
+    build_masked_customers(conn, policy, KEY)
+    per_row = [conn.execute(f"select * from {t} order by customer_id").fetchall() for t in tables]
+    monkeypatch.setattr(masking, "_DICTIONARY_MIN_ROWS", 1)
+    stats = build_masked_customers(conn, policy, KEY)
+    assert {"first_name", "last_name", "middle_name"} <= set(stats.dictionary_columns)
+    assert [conn.execute(f"select * from {t} order by customer_id").fetchall() for t in tables] == per_row
+    columns = masking.table_columns(conn, "raw.customers")
+    plain = masked_select_sql(policy, "restricted", "customers", columns, KEY)
+    joined = masked_select_sql(
+        policy, "restricted", "customers", columns, KEY, dictionary_columns=["first_name", "email"]
+    )
+    assert "left join" in joined.sql and "left join" not in plain.sql
+    ordered = "select * from ({}) order by customer_id, modified_at"
+    assert (
+        conn.execute(ordered.format(joined.sql), joined.params).fetchall()
+        == conn.execute(ordered.format(plain.sql), plain.params).fetchall()
+    )
+
+
+# --- masked tables -----------------------------------------------------------------------------
+
+
+def test_masked_customers_hold_the_latest_version_of_each_customer(warehouse) -> None:
+    counts = warehouse.execute(
+        "select (select count(*) from raw.customers), (select count(distinct customer_id) from raw.customers), "
+        "(select count(*) from masked.customers), (select count(distinct customer_id) from masked.customers)"
+    ).fetchall()[0]
+    raw_rows, raw_customers, masked_rows, masked_customers = counts
+    assert raw_rows > raw_customers  # the fixture has updates
+    assert masked_rows == masked_customers == raw_customers
+    stale = warehouse.execute(
+        "select count(*) from masked.customers m join (select customer_id, max(modified_at) as newest "
+        "from raw.customers group by 1) r using (customer_id) where m.modified_at <> r.newest"
+    ).fetchall()[0][0]
+    assert stale == 0
+
+
+def test_ties_on_the_version_are_broken_the_same_way_on_every_run(policy) -> None:
+    conn = _connect()
+    conn.execute(
+        "create table raw.customers as select * from (values "
+        "('C000000001', 'Old', timestamptz '2026-10-01 10:00:00+00', date '2026-10-01'), "
+        "('C000000001', 'Tied', timestamptz '2026-10-02 10:00:00+00', date '2026-10-02'), "
+        "('C000000001', 'Late', timestamptz '2026-10-02 10:00:00+00', date '2026-10-03')) "
+        "t(customer_id, first_name, modified_at, _landed_date)"
+    )
+    results = set()
+    for _ in range(3):
+        build_masked_customers(conn, policy, KEY)
+        results.add(conn.execute("select first_name from masked.customers").fetchall()[0][0])
+    assert results == {token(KEY, "Late")}
+
+
+@pytest.mark.parametrize("source", ["warehouse", "generated_warehouse"])
+def test_no_raw_value_of_a_tagged_column_appears_in_masked_tables_keyed_views_or_profiles(
+    source: str, policy, request
+) -> None:
+    warehouse = request.getfixturevalue(source)
+    leaks: dict[str, set[str]] = {}
+    for table in ("customers", "fpr_records"):
+        raw_values = _raw_tagged_values(warehouse, policy, table)
+        assert len(raw_values) > 100
+        relations = [f"masked.{table}", f"masked.{table}_variants"]
+        relations += [f"role_{role}.{table}" for role in ("restricted", "dob_bucketing")]
+        for relation in relations:
+            found = raw_values & _cells(warehouse, relation)
+            if found:
+                leaks[relation] = found
+    # Both tables' raw values against every cell of the profile history, JSON leaves included.
+    everything = _raw_tagged_values(warehouse, policy, "customers") | _raw_tagged_values(
+        warehouse, policy, "fpr_records"
+    )
+    history = _cells(warehouse, "meta.profile_history")
+    for (stats,) in warehouse.execute("select stats from meta.profile_history").fetchall():
+        history |= _json_leaves(json.loads(stats))
+    if everything & history:
+        leaks["meta.profile_history"] = everything & history
+    assert not leaks
+
+
+def _json_leaves(node: object) -> set[str]:
+    if isinstance(node, dict):
+        return set().union(*(_json_leaves(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(_json_leaves(v) for v in node)) if node else set()
+    return set() if node is None else {str(node)}
+
+
+def test_tokens_are_stable_across_tables_so_joins_still_work(warehouse) -> None:
+    joined, total = warehouse.execute(
+        """
+        select count(*) filter (where f.customer_email = c.email), count(*)
+        from masked.fpr_records f join masked.customers c using (customer_id)
+        where f.customer_email is not null
+        """
+    ).fetchall()[0]
+    assert total > 50
+    # A customer whose email changed after the recommendation would differ; the generator keeps emails.
+    assert joined == total
+    name_matches = warehouse.execute(
+        "select count(*) from masked.fpr_records where customer_name like 'tok_%'"
+    ).fetchall()[0][0]
+    assert name_matches > 0
+
+
+def test_tokens_change_when_the_key_changes(policy) -> None:
+    conn = _connect()
+    load_synthetic(conn, 50)
+    first = build_masked_customers(conn, policy, KEY)
+    before = dict(conn.execute("select customer_id, email from masked.customers").fetchall())
+    second = build_masked_customers(conn, policy, OTHER_KEY)
+    after = dict(conn.execute("select customer_id, email from masked.customers").fetchall())
+    assert first.key_id != second.key_id
+    assert all(before[c] != after[c] for c in before if before[c] is not None)
+
+
+def test_pii_reader_sees_raw_values(warehouse) -> None:
+    mismatches = warehouse.execute(
+        """
+        select count(*) from role_pii_reader.customers v
+        join raw.customers r on r.customer_id = v.customer_id and r.modified_at = v.modified_at
+        where v.email is distinct from r.email or v.first_name is distinct from r.first_name
+           or v.date_of_birth is distinct from r.date_of_birth or v.mobile is distinct from r.mobile
+        """
+    ).fetchall()[0][0]
+    assert mismatches == 0
+    assert (
+        warehouse.execute("select count(*) from role_pii_reader.customers").fetchall()
+        == warehouse.execute("select count(*) from masked.customers").fetchall()
+    )
+
+
+def test_dob_bucketing_gives_the_first_day_of_the_quarter_and_restricted_a_token(warehouse) -> None:
+    rows = warehouse.execute(
+        """
+        select r.date_of_birth, b.date_of_birth, x.date_of_birth
+        from role_dob_bucketing.customers b
+        join role_restricted.customers x using (customer_id)
+        join raw.customers r on r.customer_id = b.customer_id and r.modified_at = b.modified_at
+        """
+    ).fetchall()
+    assert rows
+    for raw_dob, bucket, tok in rows:
+        assert bucket == dt.date(raw_dob.year, 3 * ((raw_dob.month - 1) // 3) + 1, 1)
+        assert tok == token(KEY, raw_dob)
+
+
+def test_customer_service_sees_names_partial_contacts_and_no_address(warehouse) -> None:
+    row = warehouse.execute(
+        """
+        select v.first_name, r.first_name, v.email, r.email, v.mobile, r.mobile, v.address_line1, v.date_of_birth
+        from role_customer_service.customers v
+        join raw.customers r on r.customer_id = v.customer_id and r.modified_at = v.modified_at
+        where r.email like '%@%' order by v.customer_id limit 1
+        """
+    ).fetchall()[0]
+    first, raw_first, email, raw_email, mobile, raw_mobile, address, dob = row
+    assert first == raw_first
+    assert email == raw_email[0] + "***" + raw_email[raw_email.index("@") :]
+    assert mobile == "*" * (len(raw_mobile) - 4) + raw_mobile[-4:]
+    assert address == "[REDACTED]" and dob is None
+
+
+def test_role_views_are_built_without_a_key_and_skip_tables_not_masked_yet(policy) -> None:
+    conn = _connect()
+    load_synthetic(conn, 30)
+    build_masked_customers(conn, policy, KEY)
+    with pytest.raises(TypeError):
+        build_role_views(conn, policy, KEY)  # type: ignore[misc] - there is no key parameter to pass
+    result = build_role_views(conn, policy)
+    assert "role_restricted.customers" in result.views
+    assert "fpr_records" in result.skipped
+    assert conn.execute("select count(*) from role_restricted.customers").fetchall()[0][0] == 30
+    assert conn.execute("select count(*) from masked.customers").fetchall()[0][0] == 30
+
+
+def test_columns_the_policy_does_not_list_are_dropped_and_reported(policy) -> None:
+    conn = _connect()
+    conn.execute(
+        "create table raw.fpr_records as select 'FPR0000000001' as record_id, 'C000000001' as customer_id, "
+        "'Asha Rao' as customer_name, 'asha@x.in' as customer_email, 'secret note' as agent_notes, "
+        "timestamptz '2026-10-01 00:00:00+00' as updated_at, false as _deleted"
+    )
+    stats = build_masked_fpr(conn, policy, KEY)
+    assert stats.dropped_columns == ("agent_notes",)
+    assert "agent_notes" not in {c for c, _ in masking.table_columns(conn, "masked.fpr_records")}
+    assert stats.as_metadata()["dropped_columns"] == "agent_notes"
+
+
+def test_masking_stats_describe_the_build_without_values(warehouse, policy) -> None:
+    stats = build_masked_customers(warehouse, policy, KEY)
+    meta = stats.as_metadata()
+    assert meta["rows_written"] == stats.rows_written > 0
+    assert stats.superseded_versions > 0
+    assert stats.operators["date_of_birth"] == "bucket_quarter"
+    assert "date_of_birth__hmac" in stats.variant_columns
+    assert stats.key_id == masking.key_id(KEY) and KEY not in json.dumps(meta, default=str)
+
+
+def test_a_failed_build_leaves_the_previous_masked_tables_in_place(policy, monkeypatch) -> None:
+    conn = _connect()
+    load_synthetic(conn, 20)
+    build_masked_customers(conn, policy, KEY)
+    before = conn.execute("select * from masked.customers order by customer_id").fetchall()
+    write = masking._write_table
+
+    def fail_on_variants(conn, target, *args, **kwargs):
+        if target.endswith("_variants"):
+            raise RuntimeError("disk full")
+        return write(conn, target, *args, **kwargs)
+
+    monkeypatch.setattr(masking, "_write_table", fail_on_variants)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_masked_customers(conn, policy, OTHER_KEY)
+    assert conn.execute("select * from masked.customers order by customer_id").fetchall() == before
+
+
+def test_a_build_inside_the_callers_transaction_is_part_of_it(policy) -> None:
+    conn = _connect()
+    load_synthetic(conn, 20)
+    conn.execute("begin transaction")
+    build_masked_customers(conn, policy, KEY)
+    assert conn.execute("select count(*) from masked.customers").fetchall()[0][0] == 20
+    conn.execute("rollback")
+    assert not masking.relation_exists(conn, "masked.customers")
