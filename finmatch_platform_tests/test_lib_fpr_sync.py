@@ -1,0 +1,670 @@
+"""lib.fpr_sync and lib.fpr_client: connector semantics, first against a scripted feed (fast, every
+edge), then against the real FPR API server on loopback with generated change logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from finmatch_platform.api.faults import FaultConfig
+from finmatch_platform.api.faults import decide as fault_fate
+from finmatch_platform.lib import landing, schemas
+from finmatch_platform.lib.fpr_client import (
+    AuthError,
+    ClientStats,
+    FprClient,
+    Page,
+    RequestRejected,
+    RetriesExhausted,
+)
+from finmatch_platform.lib.fpr_sync import CheckpointProgress, SyncError, infer_sql_type, read_state, sync_fpr_records
+from finmatch_platform.lib.retry import RetryPolicy
+from finmatch_platform_tests.fixtures_api import FPR_TEST_API_KEY, LiveApi
+from finmatch_platform_tests.fixtures_extraction import (
+    FAST_RETRIES,
+    FPR_COLUMNS,
+    assert_table_equals,
+    checksum,
+    child_sync_command,
+    generation_config,
+    land_days,
+    latest_state_sql,
+    sync_into,
+    table_exists,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+# =========================================================================== a scripted feed
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record(n: int, minute: int = 0, **fields: Any) -> dict[str, Any]:
+    """A feed record as the API renders it (JSON types), with a few fields set."""
+    out: dict[str, Any] = {name: None for name in FPR_COLUMNS}
+    out.update(
+        record_id=f"FPR{n:010d}",
+        customer_id=f"C{n:09d}",
+        account_balance=100.5 + n,
+        customer_transaction_count=n % 7,
+        product_recommendation_date="2026-10-01",
+        updated_at=_iso(T0 + dt.timedelta(minutes=minute, microseconds=n)),
+        _deleted=False,
+    )
+    out.update(fields)
+    return out
+
+
+def tombstone(n: int, minute: int) -> dict[str, Any]:
+    out: dict[str, Any] = {name: None for name in FPR_COLUMNS}
+    out.update(record_id=f"FPR{n:010d}", updated_at=_iso(T0 + dt.timedelta(minutes=minute)), _deleted=True)
+    return out
+
+
+class ScriptedFeed:
+    """A change feed in memory with the API's paging contract; cursors are plain offsets."""
+
+    def __init__(self, records: list[Any] | None = None) -> None:
+        self.records: list[Any] = list(records or [])
+        self.stats = ClientStats()
+        self.requests: list[tuple[str | None, int]] = []
+
+    def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+        self.requests.append((cursor, page_size))
+        start = int(cursor[1:]) if cursor else 0
+        stop = min(start + page_size, len(self.records))
+        return Page(list(self.records[start:stop]), f"@{stop}", stop < len(self.records))
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(tmp_path / "unit.duckdb"))
+    yield connection
+    connection.close()
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str = "select record_id, _deleted from raw.fpr_records order by 1") -> list[tuple[Any, ...]]:
+    return conn.execute(sql).fetchall()
+
+
+def test_records_land_typed_with_sync_stamp_and_cursor(conn) -> None:
+    feed = ScriptedFeed([record(i, minute=i) for i in range(1, 6)])
+
+    summary = sync_fpr_records(conn, feed, page_size=2, checkpoint_every=2, now=lambda: T0)
+
+    assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (5, 5, 0, 0)
+    assert (summary.pages, summary.checkpoints, summary.rows_in_table) == (3, 3, 5)
+    assert (summary.cursor_before, summary.cursor_after) == (None, "@5")
+    types = dict(conn.execute("select column_name, data_type from information_schema.columns where table_name = 'fpr_records'").fetchall())
+    assert types["account_balance"] == "DOUBLE" and types["customer_transaction_count"] == "INTEGER"
+    assert types["product_recommendation_date"] == "DATE" and types["updated_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["_deleted"] == "BOOLEAN" and types["_synced_at"] == "TIMESTAMP WITH TIME ZONE"
+    row = conn.execute("select account_balance, product_recommendation_date, updated_at, _synced_at from raw.fpr_records where record_id = 'FPR0000000003'").fetchone()
+    assert row == (103.5, dt.date(2026, 10, 1), T0 + dt.timedelta(minutes=3, microseconds=3), T0)
+    assert read_state(conn).cursor == "@5"
+
+
+@pytest.mark.parametrize(
+    ("page_size", "checkpoint_every", "commits_after_records"),
+    [
+        (10, 10, [10, 20, 30, 35]),  # a page is exactly a checkpoint
+        (10, 25, [30, 35]),  # boundaries round up to the next page: the cursor is opaque
+        (10, 1, [10, 20, 30, 35]),  # pages bigger than the interval: one checkpoint per page
+        (100, 100, [35]),  # everything in the tail
+    ],
+)
+def test_checkpoints_fall_on_the_first_page_boundary_at_or_after_n_records(
+    conn, page_size: int, checkpoint_every: int, commits_after_records: list[int]
+) -> None:
+    feed = ScriptedFeed([record(i, minute=i) for i in range(35)])
+    seen: list[CheckpointProgress] = []
+
+    summary = sync_fpr_records(conn, feed, page_size=page_size, checkpoint_every=checkpoint_every, on_checkpoint=seen.append)
+
+    assert [p.records for p in seen] == commits_after_records
+    assert [p.checkpoint for p in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1].cursor == "@35" and summary.checkpoints == len(commits_after_records)
+
+
+def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn) -> None:
+    feed = ScriptedFeed([record(i, minute=i) for i in range(1, 5)])
+    sync_fpr_records(conn, feed, checkpoint_every=2, page_size=2)
+
+    feed.records += [
+        record(2, minute=10, account_balance=999.0),  # update
+        tombstone(3, minute=11),  # delete a known record: keep its values, flag it
+        tombstone(77, minute=12),  # delete a record never seen: a tombstone row
+        record(5, minute=13),  # insert
+        record(4, minute=14, account_balance=1.0),
+        record(4, minute=15, account_balance=2.0),  # twice in one batch: the later version wins
+    ]
+    summary = sync_fpr_records(conn, feed, checkpoint_every=100, page_size=50)
+
+    assert summary.cursor_before == "@4" and summary.cursor_after == "@10"
+    assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (6, 1, 2, 2)
+    assert summary.duplicates_in_batch == 1 and summary.upserts == 3
+    rows = {r[0]: r[1:] for r in conn.execute("select record_id, account_balance, _deleted, updated_at from raw.fpr_records").fetchall()}
+    assert len(rows) == 6
+    assert rows["FPR0000000002"][:2] == (999.0, False)
+    assert rows["FPR0000000003"][:2] == (103.5, True)  # soft delete keeps the last values
+    assert rows["FPR0000000003"][2] == T0 + dt.timedelta(minutes=11)  # ... with the tombstone's time
+    assert rows["FPR0000000077"][:2] == (None, True)
+    assert rows["FPR0000000004"][:2] == (2.0, False)
+
+    feed.records.append(record(3, minute=20, account_balance=5.0))  # a deleted record comes back
+    revived = sync_fpr_records(conn, feed)
+    assert (revived.updated, revived.inserted) == (1, 0)
+    assert conn.execute("select account_balance, _deleted from raw.fpr_records where record_id = 'FPR0000000003'").fetchone() == (5.0, False)
+
+
+def test_a_sync_with_nothing_new_writes_nothing(conn) -> None:
+    feed = ScriptedFeed([record(i) for i in range(3)])
+    sync_fpr_records(conn, feed)
+    stamp = read_state(conn).updated_at
+
+    summary = sync_fpr_records(conn, feed)
+
+    assert (summary.records, summary.checkpoints, summary.pages) == (0, 0, 1)
+    assert summary.cursor_before == summary.cursor_after == "@3"
+    assert read_state(conn).updated_at == stamp
+
+
+def test_an_empty_feed_still_stores_its_cursor(conn) -> None:
+    summary = sync_fpr_records(conn, ScriptedFeed([]))
+    assert (summary.records, summary.checkpoints, summary.rows_in_table) == (0, 1, 0)
+    assert read_state(conn).cursor == "@0"
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"record_id": None}, "record_id is null"),
+        ({"record_id": ""}, "record_id is empty"),
+        ({"record_id": "   "}, "record_id is empty"),
+        ({"record_id": 12345}, "record_id must be a string, got int 12345"),
+        ("drop", "record_id is missing"),
+    ],
+)
+def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, bad: Any, reason: str) -> None:
+    broken = record(2, minute=2)
+    if bad == "drop":
+        del broken["record_id"]
+    else:
+        broken.update(bad)
+    feed = ScriptedFeed([record(1, minute=1), broken, record(3, minute=3)])
+
+    summary = sync_fpr_records(conn, feed)
+
+    assert (summary.records, summary.inserted, summary.quarantined) == (3, 2, 1)
+    assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000003", False)]
+    source, why, raw, when = conn.execute("select source, reason, record, quarantined_at from meta.quarantine").fetchone()
+    assert (source, why) == ("fpr_records", reason)
+    assert json.loads(raw) == broken and when is not None
+
+
+def test_a_record_that_is_not_an_object_is_quarantined(conn) -> None:
+    summary = sync_fpr_records(conn, ScriptedFeed([record(1), ["not", "a", "record"], 42]))
+    assert summary.quarantined == 2
+    reasons = sorted(r[0] for r in conn.execute("select reason from meta.quarantine").fetchall())
+    assert reasons == ["record is not a JSON object but int", "record is not a JSON object but list"]
+
+
+def test_a_value_that_breaks_a_contract_column_quarantines_its_record(conn) -> None:
+    feed = ScriptedFeed([record(1), record(2, account_balance="lots"), record(3, product_recommendation_date="31/12/2026")])
+
+    summary = sync_fpr_records(conn, feed)
+
+    assert (summary.inserted, summary.quarantined) == (1, 2)
+    reasons = sorted(r[0] for r in conn.execute("select reason from meta.quarantine").fetchall())
+    assert reasons[0].startswith("field 'account_balance' does not fit DOUBLE")
+    assert reasons[1].startswith("field 'product_recommendation_date' does not fit DATE")
+
+
+def test_a_new_field_becomes_a_typed_column_counted_as_a_schema_change(conn) -> None:
+    feed = ScriptedFeed([record(1, minute=1)])
+    sync_fpr_records(conn, feed)
+    feed.records += [
+        record(2, minute=2, nps=9, channel="app", consent=True, review_on="2026-12-01", seen_at="2026-10-02T10:00:00Z", meta={"a": 1}),
+        record(3, minute=3, nps=7, channel=None, consent=False, review_on=None, seen_at=None, meta=[1, 2]),
+    ]
+
+    summary = sync_fpr_records(conn, feed)
+
+    assert summary.schema_changes == 6
+    assert sorted(summary.new_columns) == ["channel", "consent", "meta", "nps", "review_on", "seen_at"]
+    types = dict(conn.execute("select column_name, data_type from information_schema.columns where table_name = 'fpr_records'").fetchall())
+    assert [types[c] for c in ("nps", "channel", "consent", "review_on", "seen_at", "meta")] == [
+        "BIGINT", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP WITH TIME ZONE", "VARCHAR",
+    ]
+    rows = conn.execute("select record_id, nps, channel, consent, review_on, meta from raw.fpr_records order by 1").fetchall()
+    assert rows == [
+        ("FPR0000000001", None, None, None, None, None),
+        ("FPR0000000002", 9, "app", True, dt.date(2026, 12, 1), '{"a":1}'),
+        ("FPR0000000003", 7, None, False, None, "[1,2]"),
+    ]
+    # Seen again: no further change.
+    feed.records.append(record(4, minute=4, nps=3))
+    assert sync_fpr_records(conn, feed).schema_changes == 0
+
+
+def test_an_inferred_column_widens_when_a_value_does_not_fit(conn) -> None:
+    feed = ScriptedFeed([record(1, minute=1, score_v2=3)])
+    first = sync_fpr_records(conn, feed)
+    feed.records.append(record(2, minute=2, score_v2=3.5))
+    widened = sync_fpr_records(conn, feed)
+    feed.records.append(record(3, minute=3, score_v2="n/a"))
+    to_text = sync_fpr_records(conn, feed)
+
+    assert (first.schema_changes, widened.schema_changes, to_text.schema_changes) == (1, 1, 1)
+    assert conn.execute("select data_type from information_schema.columns where column_name = 'score_v2'").fetchone() == ("VARCHAR",)
+    assert [r[0] for r in conn.execute("select score_v2 from raw.fpr_records order by record_id").fetchall()] == ["3.0", "3.5", "n/a"]
+    assert conn.execute("select count(*) from meta.quarantine").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("values", "sql_type"),
+    [
+        ([1, None, 2], "BIGINT"),
+        ([1, 2.5], "DOUBLE"),
+        ([True, None], "BOOLEAN"),
+        (["2026-10-01"], "DATE"),
+        (["2026-10-01T09:30:00.123456Z", "2026-10-01 09:30:00+05:30"], "TIMESTAMP WITH TIME ZONE"),
+        (["2026-10-01T09:30:00"], "TIMESTAMP"),
+        (["2026-13-45"], "VARCHAR"),
+        (["x", 1], "VARCHAR"),
+        ([None, None], "VARCHAR"),
+        ([{"a": 1}], "VARCHAR"),
+        ([2**70], "VARCHAR"),
+    ],
+)
+def test_new_field_types_are_inferred_from_their_values(values: list[Any], sql_type: str) -> None:
+    assert infer_sql_type(values) == sql_type
+
+
+def test_full_refresh_resets_table_cursor_and_quarantine_then_reloads(conn) -> None:
+    feed = ScriptedFeed([record(1), {"record_id": None}, record(2, extra_field=1)])
+    sync_fpr_records(conn, feed)
+    conn.execute("alter table raw.fpr_records add column stale_column varchar")
+
+    summary = sync_fpr_records(conn, feed, full_refresh=True)
+
+    assert summary.full_refresh and summary.cursor_before == "@3" and feed.requests[-1][0] is None
+    assert (summary.inserted, summary.quarantined, summary.schema_changes) == (2, 1, 1)
+    columns = {r[0] for r in conn.execute("select column_name from information_schema.columns where table_name = 'fpr_records'").fetchall()}
+    assert "stale_column" not in columns and "extra_field" in columns
+    assert conn.execute("select count(*) from meta.quarantine").fetchone() == (1,)
+
+
+def test_a_failing_full_refresh_leaves_the_old_table_in_place(conn) -> None:
+    feed = ScriptedFeed([record(1), record(2)])
+    sync_fpr_records(conn, feed)
+
+    class Broken(ScriptedFeed):
+        def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+            raise AuthError("GET /fpr_data: the FPR API refused the API key (HTTP 401): check FINMATCH_API_KEY")
+
+    with pytest.raises(AuthError):
+        sync_fpr_records(conn, Broken(), full_refresh=True)
+    assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000002", False)]
+    assert read_state(conn).cursor == "@2"
+
+
+def test_a_cursor_without_its_table_starts_over(conn) -> None:
+    feed = ScriptedFeed([record(1), record(2)])
+    sync_fpr_records(conn, feed)
+    conn.execute("drop table raw.fpr_records")
+
+    summary = sync_fpr_records(conn, feed)
+
+    assert summary.inserted == 2 and feed.requests[-1][0] is None
+
+
+@pytest.mark.parametrize(("prefetch_pages", "write_behind"), [(0, 0), (4, 0), (0, 2), (4, 2)])
+def test_a_failure_mid_sync_keeps_every_complete_checkpoint_and_raises(conn, prefetch_pages: int, write_behind: int) -> None:
+    class FailsAt(ScriptedFeed):
+        def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+            if cursor == "@30":
+                raise RetriesExhausted("GET /fpr_data: gave up after 5 attempts")
+            return super().fetch_page(cursor, page_size)
+
+    feed = FailsAt([record(i, minute=i) for i in range(50)])
+    with pytest.raises(RetriesExhausted, match="gave up"):
+        sync_fpr_records(conn, feed, page_size=10, checkpoint_every=10, prefetch_pages=prefetch_pages, write_behind=write_behind)
+
+    assert read_state(conn).cursor == "@30"
+    assert conn.execute("select count(*) from raw.fpr_records").fetchone() == (30,)
+
+
+def test_the_sync_restores_the_duckdb_threads_and_gil_interval_it_tunes(conn) -> None:
+    conn.execute("set threads = 2")
+    before = sys.getswitchinterval()
+
+    sync_fpr_records(conn, ScriptedFeed([record(i) for i in range(30)]), page_size=10, checkpoint_every=10)
+    with pytest.raises(RetriesExhausted):
+        sync_fpr_records(conn, _FailingFeed(), page_size=10)
+
+    assert conn.execute("select current_setting('threads')").fetchone() == (2,)
+    assert sys.getswitchinterval() == before
+
+
+class _FailingFeed(ScriptedFeed):
+    def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+        raise RetriesExhausted("GET /fpr_data: gave up after 5 attempts")
+
+
+def test_a_rejected_stored_cursor_says_to_run_a_full_refresh(conn) -> None:
+    sync_fpr_records(conn, ScriptedFeed([record(1)]))
+
+    class RejectsCursor(ScriptedFeed):
+        def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+            raise RequestRejected("GET /fpr_data: the FPR API rejected the request (HTTP 400: invalid_cursor: ...)", status=400)
+
+    with pytest.raises(SyncError, match="full_refresh"):
+        sync_fpr_records(conn, RejectsCursor())
+
+
+# =========================================================================== the real server
+
+
+@pytest.fixture
+def generated_landing(tmp_path: Path) -> Path:
+    """Three generated days: openings, then updates, new records and tombstones."""
+    root = tmp_path / "landing"
+    land_days(root, generation_config(), days=3)
+    return root
+
+
+def test_a_full_sync_equals_the_sources_latest_state(start_api, generated_landing: Path, warehouse_file: Path, open_warehouse) -> None:
+    api = start_api(generated_landing)
+
+    summary = sync_into(warehouse_file, api.base_url, api.api_key, page_size=200, checkpoint_every=100)
+
+    conn = open_warehouse(warehouse_file)
+    expected = latest_state_sql(generated_landing)
+    assert_table_equals(conn, expected)
+    count, _ = checksum(conn, expected)
+    tombstones = conn.execute(f"select count(*) from ({expected}) where _deleted").fetchone()[0]
+    assert tombstones > 0, "the generated source should contain tombstones"
+    assert (summary.records, summary.rows_in_table) == (count, count)
+    assert summary.inserted == count - tombstones and summary.deleted == tombstones
+    assert summary.retries == 0 and summary.checkpoints == -(-count // 200)
+
+
+def test_a_full_sync_of_a_hand_built_change_log_with_ties_equals_its_latest_state(
+    fpr_api: LiveApi, fpr_landing: Path, warehouse_file: Path, open_warehouse
+) -> None:
+    sync_into(warehouse_file, fpr_api.base_url, fpr_api.api_key, page_size=7, checkpoint_every=20)
+    assert_table_equals(open_warehouse(warehouse_file), latest_state_sql(fpr_landing))
+
+
+def test_an_incremental_sync_after_a_new_day_upserts_exactly_the_changes(
+    start_api, tmp_path: Path, warehouse_file: Path, open_warehouse
+) -> None:
+    root = tmp_path / "landing"
+    config = generation_config()
+    first_days = land_days(root, config, days=2)
+    api = start_api(root)
+    sync_into(warehouse_file, api.base_url, api.api_key)
+    conn = open_warehouse(warehouse_file)
+    assert_table_equals(conn, latest_state_sql(root))
+    cursor = read_state(conn).cursor
+    first_synced = conn.execute("select max(_synced_at) from raw.fpr_records").fetchone()[0]
+    conn.close()
+
+    new_day = land_days(root, config, days=1, first=2)
+    with FprClient(api.base_url, api.api_key) as client:
+        pending = client.changes(cursor).count
+    summary = sync_into(warehouse_file, api.base_url, api.api_key)
+
+    conn = open_warehouse(warehouse_file)
+    before = latest_state_sql(root, first_days)
+    day = latest_state_sql(root, new_day)
+    # Independent expectation: the state after the first sync, with the new day's versions applied
+    # and its tombstones flagging (not blanking) rows that were already there.
+    expected = f"""
+        select * from ({latest_state_sql(root)}) as l
+        where not (l._deleted and l.record_id in (select record_id from ({before})))
+        union all
+        select b.* replace (l.updated_at as updated_at, true as _deleted)
+        from ({before}) as b join ({latest_state_sql(root)}) as l using (record_id)
+        where l._deleted
+    """
+    assert_table_equals(conn, expected)
+    known = f"select record_id from ({before})"
+    new_live, updates, deletes = conn.execute(
+        f"""select count(*) filter (where not _deleted and record_id not in ({known})),
+                   count(*) filter (where not _deleted and record_id in ({known})),
+                   count(*) filter (where _deleted)
+            from ({day})"""
+    ).fetchone()
+    assert deletes > 0 and updates > 0 and new_live > 0
+    assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (pending, new_live, updates, deletes)
+    assert summary.cursor_before == cursor != summary.cursor_after
+    touched = conn.execute("select count(*) from raw.fpr_records where _synced_at > ?", [first_synced]).fetchone()[0]
+    assert touched == pending  # and nothing else was rewritten
+
+
+def test_an_extraction_killed_at_any_point_resumes_to_the_same_table(
+    start_api, tmp_path: Path, warehouse_file: Path, open_warehouse
+) -> None:
+    root = tmp_path / "landing"
+    land_days(root, generation_config(fpr_opening_recommendations=2500), days=2)
+    api = start_api(root)
+    page_size, checkpoint_every = 50, 120  # a checkpoint every third page: kills land between them too
+
+    # The page boundaries a sync from the start goes through, to check each stored cursor against.
+    boundaries: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    with FprClient(api.base_url, api.api_key) as client:
+        for page in client.iter_pages(None, page_size):
+            seen |= {r["record_id"] for r in page.records}
+            boundaries[page.next_cursor] = set(seen)
+    total = len(seen)
+
+    reference = tmp_path / "reference.duckdb"
+    sync_into(reference, api.base_url, api.api_key, page_size=page_size, checkpoint_every=checkpoint_every)
+
+    env = {**os.environ, "FINMATCH_API_KEY": api.api_key, "PYTHONPATH": str(REPO_ROOT)}
+    command = child_sync_command(warehouse_file, api.base_url, page_size=page_size, checkpoint_every=checkpoint_every)
+    # Each run is killed when its k-th page arrives or its k-th checkpoint commits, some after a
+    # short pause, so the kill lands while a page is planned, a checkpoint commits, a request is
+    # in flight or pages wait in the read-ahead queue.
+    kills = [("page", 1, 0.0), ("checkpoint", 1, 0.0), ("page", 5, 0.0), ("checkpoint", 2, 0.003),
+             ("page", 8, 0.001), ("checkpoint", 1, 0.006), ("page", 11, 0.0), ("checkpoint", 3, 0.0)]
+    outcomes = []
+    warehouse_file.parent.mkdir(parents=True, exist_ok=True)
+    for trigger, k, pause in kills:
+        child = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        killed = False
+        for line in child.stdout:
+            kind, number, _records = line.split()
+            if kind == trigger and int(number) >= k:
+                if pause:
+                    time.sleep(pause)
+                child.send_signal(signal.SIGKILL)
+                killed = True
+                break
+        child.wait(timeout=30)
+        assert killed and child.returncode == -signal.SIGKILL, f"the child finished before the kill ({child.returncode})"
+
+        # What survived is consistent: the stored cursor is a page boundary and the table holds
+        # exactly the records before it, each once.
+        conn = open_warehouse(warehouse_file)
+        state = read_state(conn)
+        if state is None:
+            assert not table_exists(conn, "raw", "fpr_records") or conn.execute("select count(*) from raw.fpr_records").fetchone() == (0,)
+            outcomes.append(0)
+        else:
+            ids = [r[0] for r in conn.execute("select record_id from raw.fpr_records").fetchall()]
+            assert state.cursor in boundaries, "the stored cursor is not a page boundary"
+            assert len(ids) == len(set(ids)) and set(ids) == boundaries[state.cursor]
+            outcomes.append(len(ids))
+        conn.close()
+
+    # Kills landed at many different points, before the first checkpoint and mid-stream.
+    assert outcomes[0] == 0 and len(set(outcomes)) >= 5 and max(outcomes) < total, outcomes
+    finished = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.splitlines()[-1].split()[-1] == str(total)
+
+    conn = open_warehouse(warehouse_file)
+    conn.execute(f"attach '{reference}' as reference (read_only)")
+    assert_table_equals(conn, "select * from reference.raw.fpr_records")
+    assert_table_equals(conn, latest_state_sql(root))
+
+
+def _expected_retries(config: FaultConfig, successes: int) -> dict[str, int]:
+    """The faults the server will inject before ``successes`` requests pass, by kind."""
+    counts = {"drop": 0, "rate_limit": 0, "error": 0}
+    n = passed = 0
+    while passed < successes:
+        kind = fault_fate(config, n).kind
+        if kind == "pass":
+            passed += 1
+        else:
+            counts[kind] += 1
+        n += 1
+    return counts
+
+
+@pytest.mark.parametrize("retry_after_format", ["seconds", "http-date"])
+def test_injected_faults_are_retried_counted_and_change_nothing(
+    start_api, generated_landing: Path, warehouse_file: Path, open_warehouse, retry_after_format: str
+) -> None:
+    faults = dict(seed=13, rate_limit=0.06, error_rate=0.15, drop_rate=0.1, latency_ms=3, latency_jitter_ms=4,
+                  retry_after=1, retry_after_format=retry_after_format)
+    api = start_api(generated_landing, **faults)
+    expected_rows = duckdb.connect().execute(f"select count(*) from ({latest_state_sql(generated_landing)})").fetchone()[0]
+    page_size = 50
+    pages = -(-expected_rows // page_size)
+    expected = _expected_retries(FaultConfig(**faults), pages)
+    assert expected["rate_limit"] >= 1 and expected["error"] >= 1 and expected["drop"] >= 1
+
+    summary = sync_into(warehouse_file, api.base_url, api.api_key, page_size=page_size, prefetch_pages=0)
+
+    assert_table_equals(open_warehouse(warehouse_file), latest_state_sql(generated_landing))
+    assert summary.retries == sum(expected.values())
+    assert summary.requests == pages + summary.retries
+    # Each 429 asked for a second (an HTTP date for up to two, being whole seconds).
+    assert summary.wait_s >= 0.9 * expected["rate_limit"]
+
+
+def test_retries_that_run_out_fail_the_sync_and_a_rerun_resumes(
+    start_api, generated_landing: Path, warehouse_file: Path, open_warehouse
+) -> None:
+    flaky = start_api(generated_landing, seed=5, error_rate=0.5)
+    # Two attempts per request against a 50% error rate: some request soon fails twice in a row.
+    with pytest.raises(RetriesExhausted, match=r"gave up after 2 attempts .* HTTP 5\d\d"):
+        sync_into(warehouse_file, flaky.base_url, flaky.api_key, page_size=20, checkpoint_every=20,
+                  policy=RetryPolicy(max_attempts=2, base_delay_s=0.01))
+    conn = open_warehouse(warehouse_file)
+    partial = conn.execute("select count(*) from raw.fpr_records").fetchone()[0] if table_exists(conn, "raw", "fpr_records") else 0
+    conn.close()
+
+    healthy = start_api(generated_landing)
+    summary = sync_into(warehouse_file, healthy.base_url, healthy.api_key, page_size=20)
+
+    assert summary.cursor_before is not None or partial == 0
+    assert_table_equals(open_warehouse(warehouse_file), latest_state_sql(generated_landing))
+
+
+def test_a_wrong_key_fails_at_once_with_the_message_and_writes_nothing(fpr_api: LiveApi, warehouse_file: Path, open_warehouse) -> None:
+    started = time.monotonic()
+    with pytest.raises(AuthError) as failure:
+        sync_into(warehouse_file, fpr_api.base_url, "not-the-key", policy=RetryPolicy())
+
+    assert time.monotonic() - started < 5
+    message = str(failure.value)
+    assert "check FINMATCH_API_KEY" in message and "HTTP 401" in message
+    assert "not-the-key" not in message and FPR_TEST_API_KEY not in message
+    assert failure.value.attempts == 1
+    conn = open_warehouse(warehouse_file)
+    assert conn.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
+    assert conn.execute("select count(*) from duckdb_schemas() where schema_name in ('raw', 'meta')").fetchone() == (0,)
+
+
+def test_a_new_field_and_a_record_without_a_key_over_the_wire(
+    start_api, tmp_path: Path, warehouse_file: Path, open_warehouse
+) -> None:
+    root = tmp_path / "landing"
+    config = generation_config()
+    land_days(root, config, days=1)
+    api = start_api(root)
+    sync_into(warehouse_file, api.base_url, api.api_key)
+
+    # The vendor starts sending two new fields, and one record with an empty key.
+    day = config.start_date + dt.timedelta(days=1)
+    base = pa.Table.from_pylist(
+        [
+            {"record_id": "FPR9000000001", "customer_id": "C000000001", "account_balance": 10.0,
+             "updated_at": dt.datetime.combine(day, dt.time(8), dt.timezone.utc), "_deleted": False},
+            {"record_id": "FPR9000000002", "customer_id": "C000000002", "account_balance": 20.0,
+             "updated_at": dt.datetime.combine(day, dt.time(9), dt.timezone.utc), "_deleted": False},
+            {"record_id": "", "customer_id": "C000000003", "account_balance": 30.0,
+             "updated_at": dt.datetime.combine(day, dt.time(10), dt.timezone.utc), "_deleted": False},
+        ],
+        schema=schemas.FPR_RECORDS,
+    )
+    extended = base.append_column("offer_channel", pa.array(["app", None, "web"])).append_column(
+        "nps_score", pa.array([9, 4, 1], pa.int64())
+    )
+    landing.write_partition(root, "fpr_records", day, extended)
+
+    summary = sync_into(warehouse_file, api.base_url, api.api_key)
+
+    assert (summary.records, summary.inserted, summary.quarantined, summary.schema_changes) == (3, 2, 1, 2)
+    assert sorted(summary.new_columns) == ["nps_score", "offer_channel"]
+    conn = open_warehouse(warehouse_file)
+    assert_table_equals(conn, latest_state_sql(root, columns=(*FPR_COLUMNS, "offer_channel", "nps_score")),
+                        columns=(*FPR_COLUMNS, "offer_channel", "nps_score"))
+    source, reason, raw = conn.execute("select source, reason, record from meta.quarantine").fetchone()
+    assert (source, reason) == ("fpr_records", "record_id is empty")
+    assert json.loads(raw)["customer_id"] == "C000000003" and json.loads(raw)["offer_channel"] == "web"
+    conn.close()
+
+    again = sync_into(warehouse_file, api.base_url, api.api_key)
+    conn = open_warehouse(warehouse_file)
+    assert (again.records, again.schema_changes) == (0, 0)
+    assert conn.execute("select count(*) from meta.quarantine").fetchone() == (1,)
+
+
+def test_the_client_reports_changes_past_a_cursor_for_sensors(fpr_api: LiveApi, fpr_landing: Path) -> None:
+    with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
+        everything = client.changes()
+        pages = list(client.iter_pages(None, 200))
+        after_all = client.changes(pages[-1].next_cursor)
+
+    total = duckdb.connect().execute(f"select count(*) from ({latest_state_sql(fpr_landing)})").fetchone()[0]
+    assert everything.count == total and everything.high_water_mark
+    assert (after_all.count, after_all.high_water_mark) == (0, everything.high_water_mark)
+    assert after_all.cursor == pages[-1].next_cursor
+
+
+def test_the_client_does_not_retry_a_bad_request(fpr_api: LiveApi) -> None:
+    with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
+        with pytest.raises(RequestRejected, match="invalid_cursor") as failure:
+            client.fetch_page("forged.cursor-value-AAAAAAAAAAAAAAAAAAAAAA", 10)
+    assert failure.value.attempts == 1 and failure.value.status == 400
+    assert client.stats.retries == 0
+
+
+def test_the_client_never_shows_its_key(fpr_api: LiveApi) -> None:
+    with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
+        assert fpr_api.api_key not in repr(client)
