@@ -14,6 +14,8 @@ from finmatch_platform.resources.settings import Settings
 
 START = dt.date(2026, 10, 1)
 SMALL_CUSTOMERS = 300
+# Distinctive, so a leak into logs or metadata is easy to grep for.
+TEST_MASKING_KEY = "masking-test-key-5f1d9c"
 
 
 @pytest.fixture()
@@ -36,8 +38,9 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture()
 def resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from finmatch_platform.definitions import build_resources
+    from finmatch_platform.resources.masking import MaskingResource
 
-    return build_resources(settings)
+    return {**build_resources(settings), "masking": MaskingResource(key=TEST_MASKING_KEY)}
 
 
 @pytest.fixture()
