@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall when the dependency list changes.
 STAMP := $(VENV)/.installed-$(shell cksum setup.py | cut -d' ' -f1)
 
-.PHONY: run test bench bootstrap clean
+.PHONY: run test bench bootstrap browser clean
 
 bootstrap: $(STAMP)
 
@@ -19,7 +19,14 @@ $(STAMP): setup.py
 run: bootstrap
 	@bash scripts/run.sh
 
-test: bootstrap
+# Headless Chromium from Debian's packages, for the tests that render pages in a real browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+test: bootstrap browser
 	$(VENV)/bin/pytest
 
 bench: bootstrap

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from finmatch_platform.assets.customers import customer_assets, customer_checks
 from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.assets.ingestion import raw_assets
 from finmatch_platform.assets.synthetic import synthetic_source_day
 from finmatch_platform.jobs import daily_source_job, fpr_extraction_job
 from finmatch_platform.resources.fpr_api import FprApiResource
+from finmatch_platform.resources.masking import MaskingResource
 from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.resources.warehouse import WarehouseResource
@@ -27,11 +29,13 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             daily_new_customers=settings.daily_new_customers,
         ),
         "fpr_api": FprApiResource(base_url=settings.api_url, api_key=dg.EnvVar("FINMATCH_API_KEY")),
+        "masking": MaskingResource(key=dg.EnvVar("FINMATCH_MASKING_KEY")),
     }
 
 
 defs = dg.Definitions(
-    assets=[synthetic_source_day, *raw_assets, fpr_records],
+    assets=[synthetic_source_day, *raw_assets, fpr_records, *customer_assets],
+    asset_checks=customer_checks,
     jobs=[daily_source_job, fpr_extraction_job],
     schedules=[daily_source_schedule],
     sensors=[fpr_api_sensor],
