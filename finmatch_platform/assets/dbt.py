@@ -1,0 +1,160 @@
+"""dbt models as assets: staging, the daily facts and the marts, every dbt test an asset check.
+
+Sources resolve by key (``source('raw', 'transactions')`` is ``raw/transactions``,
+``source('masked', 'customers')`` is ``masked/customers``), so the dbt graph hangs off the Python
+ingestion and masking assets with no wiring here.
+
+Two definitions over one manifest, because a run has one partitions definition:
+
+* ``finmatch_dbt_daily_facts``: the incremental facts tagged ``daily``, partitioned by day with a
+  single-run backfill policy. A 30-day backfill is one ``dbt build`` whose vars ``min_date`` and
+  ``max_date`` span the range; the models delete that window and insert it again, so reruns
+  replace and never double.
+* ``finmatch_dbt_models``: everything else (staging views, dimensions, intermediate tables and the
+  marts), rebuilt whole: they are small, and a mart over all days must see all days anyway.
+
+Both take a slot in the warehouse pool: DuckDB has one writer, and dbt is one.
+
+Which tests a run executes (dbt's indirect selection) differs on purpose. The daily facts use
+dbt's default, eager: their tests include the relationships to the dimensions, which are built
+upstream of them. The rest uses buildable: tests whose parents are all in the run or upstream
+of it, so a run that builds only staging and the dimensions (the first run of a backfill on a
+fresh warehouse) never tests a fact that is not built yet, while a singular test that checks a
+mart against staging still runs with the mart. The rule for tests this implies: a test that
+reads a daily fact reads nothing downstream of it.
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+from pydantic import Field
+
+from finmatch_platform.constants import OWNER_DATA_PLATFORM, WAREHOUSE_POOL
+from finmatch_platform.lib.dbt_args import dbt_build_args, window_from_time_window
+from finmatch_platform.partitions import daily_partitions
+from finmatch_platform.resources.dbt import WarehouseDbtCliResource, dbt_project, prepare_dbt_project
+
+# dbt tag of the date-partitioned incremental facts (set in dbt_project.yml / the model configs).
+DAILY_TAG = "daily"
+DAILY_SELECT = f"tag:{DAILY_TAG}"
+
+# staging/ and intermediate/ are groups of their name, seeds join staging, and
+# marts/<domain>/... becomes the group marts_<domain>.
+GROUP_STAGING = "staging"
+MARTS_GROUP_PREFIX = "marts_"
+
+OWNER_ANALYTICS_ENGINEERING = "team:analytics-engineering"
+# Who answers for a mart's numbers, by domain folder; anything unlisted is analytics engineering's.
+_DOMAIN_OWNERS: dict[str, str] = {
+    "core": OWNER_ANALYTICS_ENGINEERING,
+    "recommendations": "team:product-analytics",
+    "cross_sell": "team:product-analytics",
+    "campaigns": "team:marketing-analytics",
+    "spend": "team:marketing-analytics",
+    "fraud": "team:fraud-analytics",
+    "revenue": "team:finance-analytics",
+}
+
+
+def _folder(dbt_resource_props: Mapping[str, Any]) -> list[str]:
+    # fqn is [project, folder, ..., name]; seeds and snapshots have no folder.
+    return list(dbt_resource_props.get("fqn", [])[1:-1])
+
+
+class FinmatchDbtTranslator(DagsterDbtTranslator):
+    """Groups by layer (staging, intermediate) and mart domain, owners by domain, kinds by build,
+    and eager automation for every model."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        folder = _folder(dbt_resource_props)
+        if dbt_resource_props.get("resource_type") == "seed":
+            return GROUP_STAGING
+        if not folder:
+            return super().get_group_name(dbt_resource_props)
+        if folder[0] == "marts" and len(folder) > 1:
+            return MARTS_GROUP_PREFIX + folder[1]
+        return folder[0]
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        folder = _folder(dbt_resource_props)
+        if folder[:1] == ["marts"] and len(folder) > 1:
+            return [_DOMAIN_OWNERS.get(folder[1], OWNER_ANALYTICS_ENGINEERING)]
+        if folder[:1] == ["staging"]:
+            return [OWNER_DATA_PLATFORM, OWNER_ANALYTICS_ENGINEERING]
+        return [OWNER_ANALYTICS_ENGINEERING]
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        # Downstream of ingestion and masking, the models follow by declarative automation (the
+        # daily facts: their latest day); backfills of older days are launched by hand.
+        return dg.AutomationCondition.eager()
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props.get("resource_type") not in ("model", "seed"):
+            return spec
+        # dbt and duckdb come from dagster-dbt; the third kind says what the model builds.
+        materialized = props.get("config", {}).get("materialized", "seed")
+        return spec.merge_attributes(kinds={"view" if materialized == "view" else "table"})
+
+
+dbt_translator = FinmatchDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
+)
+
+
+class DailyFactsConfig(dg.Config):
+    """Run config of the daily facts (Launchpad: ``ops.finmatch_dbt_daily_facts.config``)."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description=(
+            "Drop and rebuild the daily facts over every day found in the sources, whatever the "
+            "run's partitions (needed after a fact's columns change: the models refuse to append "
+            "to a table of another shape)."
+        ),
+    )
+
+
+# Produced by `dbt parse` (no network), only when missing or stale.
+_MANIFEST = prepare_dbt_project(dbt_project)
+
+
+@dbt_assets(
+    manifest=_MANIFEST,
+    project=dbt_project,
+    select=DAILY_SELECT,
+    name="finmatch_dbt_daily_facts",
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    dagster_dbt_translator=dbt_translator,
+    pool=WAREHOUSE_POOL,
+)
+def finmatch_dbt_daily_facts(
+    context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource, config: DailyFactsConfig
+) -> Iterator[Any]:
+    """The daily facts for the run's partition range, in one dbt build that replaces that window."""
+    window = window_from_time_window(context.partition_time_window.start, context.partition_time_window.end)
+    context.log.info(f"dbt build of {window.days} day(s): {window.min_date} to {window.max_date}")
+    args = dbt_build_args(window, full_refresh=config.full_refresh)
+    yield from dbt.cli(args, context=context, indirect_selection="eager").stream()
+
+
+@dbt_assets(
+    manifest=_MANIFEST,
+    project=dbt_project,
+    exclude=DAILY_SELECT,
+    name="finmatch_dbt_models",
+    dagster_dbt_translator=dbt_translator,
+    pool=WAREHOUSE_POOL,
+)
+def finmatch_dbt_models(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
+    """Staging, dimensions and marts: rebuilt whole on every run."""
+    yield from dbt.cli(dbt_build_args(), context=context, indirect_selection="buildable").stream()
+
+
+dbt_assets_defs: list[dg.AssetsDefinition] = [finmatch_dbt_daily_facts, finmatch_dbt_models]

@@ -1,0 +1,124 @@
+"""The dbt project and the dbt CLI resource that runs it against the warehouse.
+
+The project is described once (``dbt_project``) and its manifest is produced locally by
+``dbt parse``: no network, no hub packages. The CLI resource hands dbt the warehouse path through
+``FINMATCH_WAREHOUSE_PATH``, the variable ``dbt/profiles.yml`` reads, so Dagster runs and a
+``dbt build`` in a shell write the same file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
+from pydantic import Field
+
+from finmatch_platform.resources.settings import PROJECT_ROOT, Settings
+from finmatch_platform.resources.warehouse import WarehouseResource
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+WAREHOUSE_PATH_ENV = "FINMATCH_WAREHOUSE_PATH"
+INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
+
+# The dbt of this environment: the venv's bin folder is not on PATH under `.venv/bin/pytest`.
+_VENV_DBT = Path(sys.executable).with_name("dbt")
+DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.is_file() else "dbt"
+
+# Files whose change makes the manifest stale (target/ and logs/ are dbt's own output).
+_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests")
+
+# os.environ is process-wide: two threads setting the warehouse path at once must not interleave.
+_ENVIRON_LOCK = Lock()
+
+
+@contextmanager
+def _environ(overrides: Mapping[str, str]) -> Iterator[None]:
+    with _ENVIRON_LOCK:
+        saved = {name: os.environ.get(name) for name in overrides}
+        os.environ.update(overrides)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _newest_input_mtime(project_dir: Path) -> float:
+    newest = 0.0
+    for name in _PROJECT_INPUTS:
+        path = project_dir / name
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+        elif path.is_dir():
+            newest = max([newest, *(p.stat().st_mtime for p in path.rglob("*") if p.is_file())])
+    return newest
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    manifest = project.manifest_path
+    return not manifest.is_file() or manifest.stat().st_mtime < _newest_input_mtime(project.project_dir)
+
+
+def prepare_dbt_project(project: DbtProject) -> Path:
+    """Make sure ``target/manifest.json`` exists and is current; returns its path.
+
+    Parsed under ``dagster dev`` on every load (as ``prepare_if_dev`` would), elsewhere (tests,
+    ``dagster definitions validate``, the daemon, a fresh clone) only when missing or older than
+    a project file: ``dbt parse`` costs seconds, a stat walk milliseconds. The parse writes to a
+    private folder and the manifest is moved into place in one rename, so processes loading the
+    code location at the same moment never read half a file. Parsing opens no connection, so
+    any warehouse path will do.
+    """
+    if using_dagster_dev() or manifest_is_stale(project):
+        project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=project.manifest_path.parent, prefix=".parse-") as scratch:
+            parser = WarehouseDbtCliResource(
+                project_dir=project,
+                warehouse_path=str(Settings.from_env().warehouse_path),
+                dbt_executable=DBT_EXECUTABLE,
+            )
+            parser.cli(["parse", "--quiet"], target_path=Path(scratch)).wait()
+            os.replace(Path(scratch) / "manifest.json", project.manifest_path)
+    return project.manifest_path
+
+
+# The one description of the project: dagster-dbt's assets, the CLI resource and the tests use it.
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+class WarehouseDbtCliResource(DbtCliResource):
+    """``DbtCliResource`` that points dbt's profile at the warehouse file of this deployment."""
+
+    warehouse_path: str = Field(description="The DuckDB warehouse file dbt reads and writes.")
+
+    def cli(  # type: ignore[override]
+        self, args: Sequence[str], *, indirect_selection: str | None = None, **kwargs: Any
+    ) -> DbtCliInvocation:
+        """``DbtCliResource.cli`` with the warehouse path, and optionally dbt's default
+        ``DBT_INDIRECT_SELECTION`` for this invocation (dagster-dbt still overrides it when it
+        selects checks one by one)."""
+        overrides = {WAREHOUSE_PATH_ENV: str(Path(self.warehouse_path).resolve())}
+        if indirect_selection is not None:
+            overrides[INDIRECT_SELECTION_ENV] = indirect_selection
+        # dagster-dbt copies os.environ into the dbt subprocess when it starts it, inside cli();
+        # there is no per-invocation env argument, so the variables are set for that moment only.
+        with _environ(overrides):
+            return super().cli(args, **kwargs)
+
+
+def build_dbt_resource(warehouse: WarehouseResource, project: DbtProject = dbt_project) -> WarehouseDbtCliResource:
+    """The ``dbt`` resource for a Definitions: the project and the warehouse's file."""
+    return WarehouseDbtCliResource(
+        project_dir=project, warehouse_path=warehouse.database, dbt_executable=DBT_EXECUTABLE
+    )
