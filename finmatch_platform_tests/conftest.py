@@ -4,4 +4,5 @@ pytest_plugins = [
     "finmatch_platform_tests.fixtures_core",
     "finmatch_platform_tests.fixtures_api",
     "finmatch_platform_tests.fixtures_extraction",
+    "finmatch_platform_tests.fixtures_insights",
 ]
