@@ -5,11 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from finmatch_platform.assets.customers import customer_assets, customer_checks
+from finmatch_platform.assets.dbt import dbt_assets_defs
 from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.assets.ingestion import raw_assets
+from finmatch_platform.assets.insights import insight_report_assets, insight_report_checks
 from finmatch_platform.assets.synthetic import synthetic_source_day
 from finmatch_platform.jobs import daily_source_job, fpr_extraction_job
+from finmatch_platform.resources.dbt import build_dbt_resource
 from finmatch_platform.resources.fpr_api import FprApiResource
+from finmatch_platform.resources.llm import build_llm_resource
 from finmatch_platform.resources.masking import MaskingResource
 from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
@@ -18,9 +22,22 @@ from finmatch_platform.schedules import daily_source_schedule
 from finmatch_platform.sensors import fpr_api_sensor
 
 
+# Masked tables, dbt models and reports follow their inputs by declarative automation; this
+# sensor evaluates their conditions and is on by default, so `make run` needs no clicks.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "finmatch_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    warehouse = WarehouseResource(database=str(settings.warehouse_path))
     return {
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
+        "warehouse": warehouse,
+        "dbt": build_dbt_resource(warehouse),
+        "llm": build_llm_resource(settings),
         "synthetic_source": SyntheticSourceResource(
             landing_dir=str(settings.landing_dir),
             start_date=settings.start_date.isoformat(),
@@ -34,10 +51,17 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=[synthetic_source_day, *raw_assets, fpr_records, *customer_assets],
-    asset_checks=customer_checks,
+    assets=[
+        synthetic_source_day,
+        *raw_assets,
+        fpr_records,
+        *customer_assets,
+        *dbt_assets_defs,
+        *insight_report_assets,
+    ],
+    asset_checks=[*customer_checks, *insight_report_checks],
     jobs=[daily_source_job, fpr_extraction_job],
     schedules=[daily_source_schedule],
-    sensors=[fpr_api_sensor],
+    sensors=[fpr_api_sensor, automation_sensor],
     resources=build_resources(Settings.from_env()),
 )

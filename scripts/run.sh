@@ -27,15 +27,23 @@ UI_PORT="${FINMATCH_UI_PORT:-3000}"
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Each service runs in its own process group: signal the whole group, as Ctrl-C does, so the
+  # webserver, daemon and code servers that dagster dev starts stop with it.
+  for pid in "${pids[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 20); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return
+    sleep 1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT INT TERM
 
-.venv/bin/finmatch-api --host 127.0.0.1 --port "$API_PORT" > data/finmatch-api.log 2>&1 &
+setsid .venv/bin/finmatch-api --host 127.0.0.1 --port "$API_PORT" > data/finmatch-api.log 2>&1 &
 pids+=($!)
 echo "FinMatch FPR API:  $FINMATCH_API_URL (docs at $FINMATCH_API_URL/docs, log in data/finmatch-api.log)"
 echo "FinMatch Dagster:  http://$UI_HOST:$UI_PORT  (Ctrl-C stops everything)"
-.venv/bin/dagster dev -w workspace.yaml -h "$UI_HOST" -p "$UI_PORT" &
+setsid .venv/bin/dagster dev -w workspace.yaml -h "$UI_HOST" -p "$UI_PORT" &
 pids+=($!)
 wait -n "${pids[@]}"
