@@ -213,7 +213,7 @@ def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, ba
 
     assert (summary.records, summary.inserted, summary.quarantined) == (3, 2, 1)
     assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000003", False)]
-    source, why, raw, when = conn.execute("select source, reason, record, quarantined_at from meta.quarantine").fetchone()
+    source, why, raw, when = conn.execute("select source, reason, payload, quarantined_at from meta.quarantine").fetchone()
     assert (source, why) == ("fpr_records", reason)
     assert json.loads(raw) == broken and when is not None
 
@@ -634,7 +634,7 @@ def test_a_new_field_and_a_record_without_a_key_over_the_wire(
     conn = open_warehouse(warehouse_file)
     assert_table_equals(conn, latest_state_sql(root, columns=(*FPR_COLUMNS, "offer_channel", "nps_score")),
                         columns=(*FPR_COLUMNS, "offer_channel", "nps_score"))
-    source, reason, raw = conn.execute("select source, reason, record from meta.quarantine").fetchone()
+    source, reason, raw = conn.execute("select source, reason, payload from meta.quarantine").fetchone()
     assert (source, reason) == ("fpr_records", "record_id is empty")
     assert json.loads(raw)["customer_id"] == "C000000003" and json.loads(raw)["offer_channel"] == "web"
     conn.close()

@@ -23,7 +23,7 @@ Connector semantics (DESIGN.md, "Extraction"):
   added or widened column counts as a schema change.
 - **Quarantine**: a record without a usable ``record_id`` (missing, null, empty, not a string),
   one that is not a JSON object, or one whose value does not fit a contract column goes to
-  ``meta.quarantine`` (source, reason, record as JSON, quarantined_at), in the same transaction
+  ``meta.quarantine`` (rule, reason, the record as JSON in ``payload``), in the same transaction
   as its checkpoint, so a resumed sync does not quarantine it twice.
 
 Speed: a checkpoint costs DuckDB a few milliseconds whatever its size (statement overhead per
@@ -59,6 +59,7 @@ import orjson
 import pyarrow as pa
 
 from finmatch_platform.lib.fpr_client import ClientStats, ExtractionError, Page, RequestRejected
+from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
 from finmatch_platform.lib.schemas import FPR_RECORDS
 
 log = logging.getLogger("finmatch.extraction")
@@ -68,7 +69,6 @@ RAW_SCHEMA = "raw"
 META_SCHEMA = "meta"
 TABLE = f"{RAW_SCHEMA}.{STREAM}"
 STATE_TABLE = f"{META_SCHEMA}.extraction_state"
-QUARANTINE_TABLE = f"{META_SCHEMA}.quarantine"
 PRIMARY_KEY = "record_id"
 DELETED = "_deleted"
 SYNCED_AT = "_synced_at"
@@ -492,14 +492,7 @@ class _Planner:
                 }
             )
         if quarantine:
-            plan.quarantine = pa.table(
-                {
-                    "source": pa.array([self.stream] * len(quarantine), pa.string()),
-                    "reason": pa.array([reason for reason, _ in quarantine], pa.string()),
-                    "record": pa.array([record for _, record in quarantine], pa.string()),
-                    "quarantined_at": pa.repeat(pa.scalar(plan.synced_at, _TS_UTC), len(quarantine)),
-                }
-            )
+            plan.quarantine = _quarantine_table(self.stream, quarantine, plan.synced_at)
 
         fresh_tombstones = sum(1 for r in fresh if r.get(DELETED) is True)
         plan.inserted = len(fresh) - fresh_tombstones
@@ -595,14 +588,15 @@ def write_plan(conn: duckdb.DuckDBPyConnection, plan: _Plan, stream: str) -> Non
             f"create schema if not exists {META_SCHEMA}",
             f"create table if not exists {STATE_TABLE} "
             "(stream varchar primary key, cursor varchar, updated_at timestamp with time zone)",
-            f"create table if not exists {QUARANTINE_TABLE} "
-            "(source varchar, reason varchar, record varchar, quarantined_at timestamp with time zone)",
+            *quarantine_ddl(),
         ]
     if plan.reset:
         sql += [
             f"drop table if exists {TABLE}",
             f"delete from {STATE_TABLE} where stream = {key}",
-            f"delete from {QUARANTINE_TABLE} where source = {key}",
+            # Only the extraction's own entries: the quality gate's rows for this feed stay.
+            f"delete from {QUARANTINE_TABLE} where source = {key} "
+            "and rule in ('missing_primary_key', 'contract_violation')",
         ]
     if plan.create_tables:
         sql.append(f"create table if not exists {TABLE} ({plan.create_columns}, {SYNCED_AT} {_TIMESTAMPTZ})")
@@ -761,6 +755,28 @@ def _transpose(rows: list[dict[str, Any]], names: list[str]) -> list[Sequence[An
 
 
 _get_key = itemgetter(PRIMARY_KEY)
+
+
+def _quarantine_table(stream: str, entries: list[tuple[str, str]], synced_at: dt.datetime) -> pa.Table:
+    """Rows for ``meta.quarantine``: the rule, the reason and the record as the API sent it."""
+    keys = []
+    for _, record in entries:
+        parsed = orjson.loads(record)
+        key = parsed.get(PRIMARY_KEY) if isinstance(parsed, dict) else None
+        keys.append(key if isinstance(key, str) and key.strip() else None)
+    n = len(entries)
+    return pa.table(
+        {
+            "source": pa.array([stream] * n, pa.string()),
+            "source_table": pa.array([TABLE] * n, pa.string()),
+            "record_key": pa.array(keys, pa.string()),
+            # A record without a usable key cannot be upserted; one with a key broke the contract.
+            "rule": pa.array(["contract_violation" if k else "missing_primary_key" for k in keys], pa.string()),
+            "reason": pa.array([reason for reason, _ in entries], pa.string()),
+            "payload": pa.array([record for _, record in entries], pa.string()),
+            "quarantined_at": pa.repeat(pa.scalar(synced_at, _TS_UTC), n),
+        }
+    )
 
 
 def _key_problem(record: Any) -> str | None:

@@ -32,6 +32,8 @@ from typing import Any
 import duckdb
 import yaml
 
+from finmatch_platform.lib.quarantine import QUARANTINE_TABLE
+
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[1] / "masking_policy.yaml"
 KEY_ENV_VAR = "FINMATCH_MASKING_KEY"
 # A short key can be brute-forced from a single known (value, token) pair.
@@ -44,7 +46,6 @@ UNKNOWN_COLUMN_ACTIONS = ("drop", "pass")
 # Operators whose output is stored in masked.<table>_variants for the role views.
 STORED_OPERATORS = ("hmac", "bucket_quarter", "partial")
 
-QUARANTINE_TABLE = "meta.quarantine"
 VARIANTS_SUFFIX = "_variants"
 
 # Tokenise a column through a dictionary of its distinct values (one HMAC per distinct value and

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 import duckdb
 
 from finmatch_platform.lib.masking import (
-    QUARANTINE_TABLE,
     MaskingStats,
     Policy,
     build_masked_table,
@@ -44,6 +43,7 @@ from finmatch_platform.lib.masking import (
     transaction,
     version_text_sql,
 )
+from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -540,17 +540,6 @@ def results_markdown(results: Sequence[RuleResult]) -> str:
 
 # meta.quarantine is shared with the FPR extraction, which writes (source, reason, record,
 # quarantined_at) for records it cannot load; the columns below are added next to those.
-QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("source_table", "VARCHAR"),
-    ("record_key", "VARCHAR"),
-    ("record_version", "VARCHAR"),
-    ("rule", "VARCHAR"),
-    ("reason", "VARCHAR"),
-    ("payload", "JSON"),
-    ("load_id", "VARCHAR"),
-    ("quarantined_at", "TIMESTAMP WITH TIME ZONE"),
-    ("source", "VARCHAR"),
-)
 
 
 @dataclass(frozen=True)
@@ -576,14 +565,8 @@ class QuarantineResult:
 
 def ensure_quarantine_table(conn: duckdb.DuckDBPyConnection) -> None:
     """Create ``meta.quarantine``, or add the columns this module needs to an existing one."""
-    schema, _, _ = QUARANTINE_TABLE.rpartition(".")
-    conn.execute(f"create schema if not exists {quote_ident(schema)}")
-    ddl = ", ".join(f"{quote_ident(n)} {t}" for n, t in QUARANTINE_COLUMNS)
-    conn.execute(f"create table if not exists {quote_table(QUARANTINE_TABLE)} ({ddl})")
-    for name, dtype in QUARANTINE_COLUMNS:
-        conn.execute(
-            f"alter table {quote_table(QUARANTINE_TABLE)} add column if not exists {quote_ident(name)} {dtype}"
-        )
+    for statement in quarantine_ddl():
+        conn.execute(statement)
 
 
 def default_load_id(conn: duckdb.DuckDBPyConnection, rules: RuleSet, table: str | None = None) -> str:
