@@ -44,6 +44,23 @@ from finmatch_platform.lib.masking import (
     version_text_sql,
 )
 from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
+from finmatch_platform.lib.vocabulary import (
+    AFFLUENCE_LEVELS,
+    CATEGORIES,
+    CUSTOMER_TYPES,
+    FPR_STATUSES,
+    GENDERS,
+    LIFECYCLE_STAGES,
+    MARITAL_STATUSES,
+    OCCUPATIONS,
+    PRIVILEGES,
+    RISK_CATEGORIES,
+    SEGMENTS,
+    SOURCING_CHANNELS,
+    STATUSES,
+    TITLES,
+    TRENDS,
+)
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -51,34 +68,9 @@ SAMPLE_KEYS = 5
 MAX_NAME_CHARS = 35
 MISSING_KEY = "(missing)"
 
-# Reference vocabularies (see schemas.py and the generator's reference module).
-TITLES = ("Mr", "Mrs", "Ms", "Miss", "Master")
-GENDERS = ("Male", "Female")
-MARITAL_STATUSES = ("Single", "Married", "Divorced", "Widowed")
-SEGMENTS = ("Urban", "Semi-Urban", "Rural")
-CATEGORIES = ("Resident", "Non Resident")
-PRIVILEGES = ("Regular", "Silver", "Gold", "Platinum")
-CUSTOMER_TYPES = ("Personal", "Corporate", "Merchant")
-OCCUPATIONS = (
-    "Student",
-    "Salaried",
-    "Self-Employed",
-    "Business",
-    "Professional",
-    "Homemaker",
-    "Retired",
-    "Unemployed",
-)
-SOURCING_CHANNELS = ("Branch", "Partner", "Online")
-STATUSES = ("Active", "Dormant", "Deceased")
-RISK_CATEGORIES = ("Low", "Medium", "High")
-AFFLUENCE_LEVELS = ("Mass", "Mass Affluent", "Affluent", "HNI")
 COUNTRIES = ("India", "United Arab Emirates", "United Kingdom", "United States", "Singapore")
 NATIONALITIES = ("Indian", "British", "American", "Singaporean")
 DIALLING_CODES = ("+91", "+971", "+44", "+1", "+65")
-FPR_STATUSES = ("Recommended", "Viewed", "Accepted", "Rejected", "Expired")
-LIFECYCLE_STAGES = ("New", "Growing", "Mature", "At Risk", "Dormant")
-TRENDS = ("Increasing", "Stable", "Decreasing")
 
 # Letters (any script), then letters, spaces, apostrophes, hyphens and dots.
 NAME_PATTERN = r"[\p{L}][\p{L} .'\-]*"

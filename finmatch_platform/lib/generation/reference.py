@@ -12,33 +12,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Enumerations: arrays are indexed by small integer codes held in the latent tables.
-GENDERS = ("Male", "Female")
-MALE, FEMALE = 0, 1
-TITLES = ("Mr", "Mrs", "Ms", "Miss", "Master")
-TITLE_MR, TITLE_MRS, TITLE_MS, TITLE_MISS, TITLE_MASTER = range(5)
-MARITAL_STATUSES = ("Single", "Married", "Divorced", "Widowed")
-SINGLE, MARRIED, DIVORCED, WIDOWED = range(4)
-SEGMENTS = ("Urban", "Semi-Urban", "Rural")
-CATEGORIES = ("Resident", "Non Resident")
-PRIVILEGES = ("Regular", "Silver", "Gold", "Platinum")
-CUSTOMER_TYPES = ("Personal", "Corporate", "Merchant")
-OCCUPATIONS = (
-    "Student",
-    "Salaried",
-    "Self-Employed",
-    "Business",
-    "Professional",
-    "Homemaker",
-    "Retired",
-    "Unemployed",
+from finmatch_platform.lib.vocabulary import (
+    AFFLUENCE_LEVELS,
+    CATEGORIES,
+    CUSTOMER_TYPES,
+    FPR_STATUSES,
+    GENDERS,
+    LIFECYCLE_STAGES,
+    MARITAL_STATUSES,
+    OCCUPATIONS,
+    PRIVILEGES,
+    RISK_CATEGORIES,
+    SEGMENTS,
+    SOURCING_CHANNELS,
+    STATUSES,
+    TITLES,
+    TRENDS,
 )
+
+# Integer codes into the enumerations above, as held in the latent tables.
+MALE, FEMALE = 0, 1
+TITLE_MR, TITLE_MRS, TITLE_MS, TITLE_MISS, TITLE_MASTER = range(5)
+SINGLE, MARRIED, DIVORCED, WIDOWED = range(4)
 STUDENT, SALARIED, SELF_EMPLOYED, BUSINESS, PROFESSIONAL, HOMEMAKER, RETIRED, UNEMPLOYED = range(8)
-SOURCING_CHANNELS = ("Branch", "Partner", "Online")
-STATUSES = ("Active", "Dormant", "Deceased")
 ACTIVE, DORMANT, DECEASED = range(3)
-RISK_CATEGORIES = ("Low", "Medium", "High")
-AFFLUENCE_LEVELS = ("Mass", "Mass Affluent", "Affluent", "HNI")
 # Spend multiplier per affluence level (Mass .. HNI).
 AFFLUENCE_SPEND = np.array([0.7, 1.0, 1.6, 3.0])
 
@@ -101,11 +98,8 @@ MERCHANT_SUFFIXES: dict[int, tuple[str, ...]] = {
 DEVICE_TYPES = ("Android", "iOS", "Web")
 DEVICE_TYPE_WEIGHTS = np.array([0.68, 0.22, 0.10])
 
-FPR_STATUSES = ("Recommended", "Viewed", "Accepted", "Rejected", "Expired")
 ST_RECOMMENDED, ST_VIEWED, ST_ACCEPTED, ST_REJECTED, ST_EXPIRED = range(5)
-LIFECYCLE_STAGES = ("New", "Growing", "Mature", "At Risk", "Dormant")
 STAGE_NEW, STAGE_GROWING, STAGE_MATURE, STAGE_AT_RISK, STAGE_DORMANT = range(5)
-TRENDS = ("Increasing", "Stable", "Decreasing")
 INTERESTS = (
     "Travel",
     "Dining",
