@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall when the dependency list changes.
 STAMP := $(VENV)/.installed-$(shell cksum setup.py | cut -d' ' -f1)
 
-.PHONY: run test bench bootstrap browser clean
+.PHONY: run test lint bench bootstrap browser clean
 
 bootstrap: $(STAMP)
 
@@ -26,7 +26,10 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
-test: bootstrap browser
+lint: bootstrap
+	$(VENV)/bin/ruff check finmatch_platform finmatch_platform_tests bench
+
+test: bootstrap browser lint
 	$(VENV)/bin/pytest
 
 bench: bootstrap

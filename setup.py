@@ -34,6 +34,7 @@ setup(
             "pytest-timeout>=2.3",
             "schemathesis>=4,<5",
             "hypothesis>=6",
+            "ruff>=0.6",
         ],
         "bench": ["dlt[duckdb,parquet]>=1.0"],
     },

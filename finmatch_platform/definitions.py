@@ -21,7 +21,6 @@ from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.schedules import daily_source_schedule
 from finmatch_platform.sensors import fpr_api_sensor
 
-
 # Masked tables, dbt models and reports follow their inputs by declarative automation; this
 # sensor evaluates their conditions and is on by default, so `make run` needs no clicks.
 automation_sensor = dg.AutomationConditionSensorDefinition(

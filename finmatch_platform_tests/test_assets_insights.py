@@ -22,10 +22,10 @@ from finmatch_platform.assets.insights import (
     report_asset_name,
 )
 from finmatch_platform.constants import GROUP_INSIGHTS, WAREHOUSE_POOL
-from finmatch_platform.partitions import daily_partitions
 from finmatch_platform.lib.insights import FOCUS_AREAS, format_value, ground
 from finmatch_platform.lib.insights.evidence import Evidence
 from finmatch_platform.lib.insights.history import HISTORY_TABLE
+from finmatch_platform.partitions import daily_partitions
 from finmatch_platform.resources.llm import LlmEndpoint, LlmResource, build_llm_resource
 from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.warehouse import WarehouseResource

@@ -20,11 +20,12 @@ from finmatch_platform.lib.insights import (
     check_prompt_privacy,
     format_value,
     ground,
+    history,
     narrate,
     narrate_request,
+    queries,
     run_report,
 )
-from finmatch_platform.lib.insights import history, queries
 from finmatch_platform.lib.insights.steps import StepContext
 from finmatch_platform.lib.llm import OfflineProvider
 from finmatch_platform_tests.fixtures_insights import InsightsWarehouse, PlantedFigures

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
 import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
@@ -49,9 +48,5 @@ class WarehouseResource(DuckDBResource):
                 if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                     raise
                 time.sleep(_LOCK_POLL_S)
-
-
-def warehouse_from_settings(path: Path) -> WarehouseResource:
-    return WarehouseResource(database=str(path))
 
 

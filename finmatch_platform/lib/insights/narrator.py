@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .evidence import Evidence, Figure, cite
 from .analyses import LEVERS
+from .evidence import Evidence, Figure, cite
 from .steps import FOCUS_AREAS
 
 OFFLINE_MODEL = "offline"

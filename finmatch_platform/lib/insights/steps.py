@@ -35,7 +35,7 @@ from .analyses import (
     prioritise_levers,
     quantify_levers,
 )
-from .evidence import Chart, Evidence, Figure, Unit
+from .evidence import Chart, Evidence, EvidenceError, Figure, Unit
 
 StepKind = Literal["data", "model", "compile"]
 
