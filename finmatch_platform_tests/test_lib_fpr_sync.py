@@ -4,11 +4,13 @@ edge), then against the real FPR API server on loopback with generated change lo
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import os
 import signal
-import sys
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from finmatch_platform.lib.fpr_client import (
     ClientStats,
     FprClient,
     Page,
+    ProtocolError,
     RequestRejected,
     RetriesExhausted,
 )
@@ -335,6 +338,19 @@ def test_a_cursor_without_its_table_starts_over(conn) -> None:
     assert summary.inserted == 2 and feed.requests[-1][0] is None
 
 
+def test_lost_meta_tables_are_recreated_and_the_table_resynced_without_doubles(conn) -> None:
+    feed = ScriptedFeed([record(1), record(2)])
+    sync_fpr_records(conn, feed)
+    conn.execute("drop schema meta cascade")
+    feed.records.append({"record_id": None})
+
+    summary = sync_fpr_records(conn, feed)
+
+    assert summary.cursor_before is None and (summary.updated, summary.quarantined) == (2, 1)
+    assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000002", False)]
+    assert read_state(conn).cursor == "@3"
+
+
 @pytest.mark.parametrize(("prefetch_pages", "write_behind"), [(0, 0), (4, 0), (0, 2), (4, 2)])
 def test_a_failure_mid_sync_keeps_every_complete_checkpoint_and_raises(conn, prefetch_pages: int, write_behind: int) -> None:
     class FailsAt(ScriptedFeed):
@@ -351,7 +367,7 @@ def test_a_failure_mid_sync_keeps_every_complete_checkpoint_and_raises(conn, pre
     assert conn.execute("select count(*) from raw.fpr_records").fetchone() == (30,)
 
 
-def test_the_sync_restores_the_duckdb_threads_and_gil_interval_it_tunes(conn) -> None:
+def test_the_sync_restores_the_duckdb_and_interpreter_settings_it_tunes(conn) -> None:
     conn.execute("set threads = 2")
     before = sys.getswitchinterval()
 
@@ -360,6 +376,7 @@ def test_the_sync_restores_the_duckdb_threads_and_gil_interval_it_tunes(conn) ->
         sync_fpr_records(conn, _FailingFeed(), page_size=10)
 
     assert conn.execute("select current_setting('threads')").fetchone() == (2,)
+    assert conn.execute("select current_setting('enable_optimizer')").fetchone() == (True,)
     assert sys.getswitchinterval() == before
 
 
@@ -464,7 +481,7 @@ def test_an_extraction_killed_at_any_point_resumes_to_the_same_table(
     start_api, tmp_path: Path, warehouse_file: Path, open_warehouse
 ) -> None:
     root = tmp_path / "landing"
-    land_days(root, generation_config(fpr_opening_recommendations=2500), days=2)
+    land_days(root, generation_config(fpr_opening_recommendations=5000), days=2)
     api = start_api(root)
     page_size, checkpoint_every = 50, 120  # a checkpoint every third page: kills land between them too
 
@@ -485,8 +502,8 @@ def test_an_extraction_killed_at_any_point_resumes_to_the_same_table(
     # Each run is killed when its k-th page arrives or its k-th checkpoint commits, some after a
     # short pause, so the kill lands while a page is planned, a checkpoint commits, a request is
     # in flight or pages wait in the read-ahead queue.
-    kills = [("page", 1, 0.0), ("checkpoint", 1, 0.0), ("page", 5, 0.0), ("checkpoint", 2, 0.003),
-             ("page", 8, 0.001), ("checkpoint", 1, 0.006), ("page", 11, 0.0), ("checkpoint", 3, 0.0)]
+    kills = [("page", 1, 0.0), ("checkpoint", 1, 0.0), ("page", 4, 0.0), ("checkpoint", 2, 0.003),
+             ("page", 5, 0.001), ("checkpoint", 1, 0.006), ("page", 7, 0.0), ("checkpoint", 1, 0.0)]
     outcomes = []
     warehouse_file.parent.mkdir(parents=True, exist_ok=True)
     for trigger, k, pause in kills:
@@ -668,3 +685,74 @@ def test_the_client_does_not_retry_a_bad_request(fpr_api: LiveApi) -> None:
 def test_the_client_never_shows_its_key(fpr_api: LiveApi) -> None:
     with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
         assert fpr_api.api_key not in repr(client)
+
+
+# =========================================================================== a misbehaving vendor
+
+
+class _Vendor(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the next scripted (status, body, delay_s); records the requests."""
+
+    script: list[tuple[int, bytes, float]] = []
+    seen: list[tuple[str, str | None, str | None]] = []  # path, x-api-key, api_key
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        status, body, delay_s = self.script.pop(0) if self.script else (500, b"{}", 0.0)
+        type(self).seen.append((self.path, self.headers.get("x-api-key"), self.headers.get("api_key")))
+        time.sleep(delay_s)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def vendor() -> Any:
+    _Vendor.script, _Vendor.seen = [], []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Vendor)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Vendor
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_body_that_is_not_json_is_retried_as_an_unreadable_response(vendor) -> None:
+    url, handler = vendor
+    page = json.dumps({"fpr_records": [], "next_cursor": "c", "has_more": False}).encode()
+    handler.script = [(200, b'{"fpr_records": [', 0.0), (200, page, 0.0)]
+
+    with FprClient(url, "k", policy=FAST_RETRIES) as client:
+        assert client.fetch_page(None, 10).next_cursor == "c"
+    assert client.stats.retries == 1 and client.stats.retried_by_reason == {"unreadable response": 1}
+
+
+def test_a_page_that_breaks_the_contract_stops_the_sync_without_retrying(vendor) -> None:
+    url, handler = vendor
+    handler.script = [(200, b'{"fpr_records": [], "has_more": "no"}', 0.0)]
+
+    with FprClient(url, "k", policy=FAST_RETRIES) as client, pytest.raises(ProtocolError, match="breaks the API contract"):
+        client.fetch_page(None, 10)
+    assert len(handler.seen) == 1
+
+
+def test_timeouts_are_retried_and_then_fail_the_request(vendor) -> None:
+    url, handler = vendor
+    handler.script = [(200, b"{}", 1.0)] * 3
+
+    with FprClient(url, "k", timeout_s=0.2, policy=RetryPolicy(max_attempts=3, base_delay_s=0.01)) as client:
+        with pytest.raises(RetriesExhausted, match=r"gave up after 3 attempts .* timeout"):
+            client.fetch_page(None, 10)
+    assert client.stats.retries == 2 and client.stats.retried_by_reason == {"timeout": 2}
+
+
+def test_the_key_goes_in_the_x_api_key_header_and_nowhere_else(vendor) -> None:
+    url, handler = vendor
+    handler.script = [(200, json.dumps({"fpr_records": [], "next_cursor": "c", "has_more": False}).encode(), 0.0)]
+    with FprClient(url, "secret-key") as client:
+        client.fetch_page("cur", 5)
+    assert handler.seen == [("/fpr_data?page_size=5&cursor=cur", "secret-key", None)]

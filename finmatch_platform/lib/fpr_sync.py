@@ -27,12 +27,14 @@ Connector semantics (DESIGN.md, "Extraction"):
   as its checkpoint, so a resumed sync does not quarantine it twice.
 
 Speed: a checkpoint costs DuckDB a few milliseconds whatever its size (statement overhead per
-column, the WAL write and its fsync), so the work is split over three threads that overlap:
-a read-ahead thread fetches and parses pages, the caller's thread screens them and plans each
-checkpoint (one typed Arrow batch per checkpoint, partitioned into appends, replacements and
-soft deletes), and a writer thread commits the plans in order, each as one SQL script in one
-transaction (set-based: an INSERT from the Arrow batch, never a statement per row). Plans only
-ever commit whole and in order, so the overlap changes nothing about what a crash leaves.
+column, the WAL write and its fsync), so committing overlaps with fetching: the caller's thread
+fetches and parses pages, screens them and plans each checkpoint (one typed Arrow batch,
+partitioned into appends, replacements and soft deletes), and a writer thread commits the plans
+in order, each as one SQL script in one transaction (set-based: an INSERT from the Arrow batch,
+never a statement per row). DuckDB releases the GIL while it prepares and executes, and a
+commit's fsync is pure waiting. Plans only ever commit whole and in order, so the overlap
+changes nothing about what a crash leaves. (An optional read-ahead thread can fetch pages too;
+it is off by default, see PREFETCH_PAGES.)
 The table has no PRIMARY KEY: DuckDB's ART index roughly doubles the cost of a small insert.
 Uniqueness is kept by the engine instead: it loads the set of record_ids at start and routes
 each row to a plain append (new id), a delete+insert (known id) or a soft-delete update (known
@@ -50,8 +52,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 import duckdb
@@ -74,10 +76,12 @@ DELETED = "_deleted"
 SYNCED_AT = "_synced_at"
 DEFAULT_CHECKPOINT_EVERY = 100
 DEFAULT_PAGE_SIZE = 100
-# Pages fetched ahead of the writer: enough to hide a slow checkpoint, little memory (~1 MB).
-PREFETCH_PAGES = 4
-# Checkpoints that may wait for the writer thread.
-WRITE_BEHIND = 2
+# Pages a read-ahead thread may fetch ahead of planning. Off by default: measured, a third
+# thread contending for the GIL cost more than the request latency it hid.
+PREFETCH_PAGES = 0
+# Checkpoints that may wait for the writer thread (~250 KB each): enough to ride out an fsync
+# that stalls for a few milliseconds on a busy disk.
+WRITE_BEHIND = 4
 # GIL switch interval while fetch, planning and writing run on separate threads (see below).
 GIL_SWITCH_S = 0.0005
 
@@ -567,13 +571,18 @@ def _sql_timestamp(value: dt.datetime) -> str:
     return f"timestamptz '{value.isoformat()}'"
 
 
-def write_plan(conn: duckdb.DuckDBPyConnection, plan: _Plan, stream: str) -> None:
+def write_plan(conn: duckdb.DuckDBPyConnection, plan: _Plan, stream: str, *, skip_optimizer: bool = False) -> None:
     """Commit one checkpoint: rows, new columns, quarantine and cursor in ONE transaction.
 
     The statements go to DuckDB as one script: one call, one trip out of and back into the GIL
     (each trip can cost a switch interval while the fetching thread holds it). The Arrow tables
     are read by DuckDB's replacement scan of this frame's locals, which is cheaper than
     register/unregister, two catalog changes per checkpoint.
+
+    ``skip_optimizer`` (for a connection whose optimizer is on) turns DuckDB's optimizer off for
+    a checkpoint that only appends: it has no join to plan, and the optimizer passes are about a
+    tenth of such a checkpoint's cost. Checkpoints with a delete or an update keep it: without
+    it the UPDATE ... FROM join builds its hash table on the big side (100x slower).
     """
     _fpr_rows = plan.rows  # noqa: F841 - read by name by DuckDB
     _fpr_replaced = plan.replaced  # noqa: F841
@@ -582,7 +591,9 @@ def write_plan(conn: duckdb.DuckDBPyConnection, plan: _Plan, stream: str) -> Non
     key = _sql_text(stream)
     stamp = _sql_timestamp(plan.synced_at)
     sql = ["begin transaction"]
-    if plan.reset or plan.create_tables:
+    # The meta tables are (re)ensured whenever this checkpoint is the first to need them, so a
+    # meta schema dropped by hand next to a surviving raw table does not break the sync.
+    if plan.reset or plan.create_tables or plan.insert_state:
         sql += [
             f"create schema if not exists {RAW_SCHEMA}",
             f"create schema if not exists {META_SCHEMA}",
@@ -590,6 +601,8 @@ def write_plan(conn: duckdb.DuckDBPyConnection, plan: _Plan, stream: str) -> Non
             "(stream varchar primary key, cursor varchar, updated_at timestamp with time zone)",
             *quarantine_ddl(),
         ]
+    elif plan.quarantine is not None:
+        sql += quarantine_ddl()
     if plan.reset:
         sql += [
             f"drop table if exists {TABLE}",
@@ -618,11 +631,16 @@ def write_plan(conn: duckdb.DuckDBPyConnection, plan: _Plan, stream: str) -> Non
         # A plain UPDATE: an upsert (ON CONFLICT) costs about a millisecond more per checkpoint.
         sql.append(f"update {STATE_TABLE} set cursor = {_sql_text(plan.cursor)}, updated_at = {stamp} where stream = {key}")
     sql.append("commit")
+    optimizer_off = skip_optimizer and plan.replaced is None and plan.tombstones is None
+    if optimizer_off:
+        sql = ["set enable_optimizer = false", *sql, "set enable_optimizer = true"]
     try:
         conn.execute(";\n".join(sql))
     except BaseException:
         # A kill -9 never gets here; DuckDB drops an open transaction when the file is next opened.
         _rollback_quietly(conn)
+        if optimizer_off:
+            conn.execute("set enable_optimizer = true")
         raise
 
 
@@ -684,6 +702,7 @@ class _Writer:
     def __init__(self, conn: duckdb.DuckDBPyConnection, stream: str, depth: int) -> None:
         self.conn = conn
         self.stream = stream
+        self.skip_optimizer = bool(conn.execute("select current_setting('enable_optimizer')").fetchone()[0])
         self.committed: queue.SimpleQueue[_Plan] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self._queue: queue.Queue[_Plan | None] | None = None
@@ -695,7 +714,7 @@ class _Writer:
 
     def submit(self, plan: _Plan) -> None:
         if self._queue is None:
-            write_plan(self.conn, plan, self.stream)
+            write_plan(self.conn, plan, self.stream, skip_optimizer=self.skip_optimizer)
             self.committed.put(plan)
             return
         while True:
@@ -729,7 +748,7 @@ class _Writer:
             if plan is None:
                 return
             try:
-                write_plan(self.conn, plan, self.stream)
+                write_plan(self.conn, plan, self.stream, skip_optimizer=self.skip_optimizer)
             except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
                 self.error = exc
                 return
@@ -936,7 +955,8 @@ def sync_fpr_records(
     batch = _Batch(cursor=planner.start_cursor)
     received_pages = received_records = 0
     failure: BaseException | None = None
-    with _duckdb_threads(conn, 1), _gil_switch_interval(GIL_SWITCH_S if write_behind or prefetch_pages else None):
+    threaded = bool(write_behind or prefetch_pages)
+    with _duckdb_threads(conn, 1), _gil_switch_interval(GIL_SWITCH_S if threaded else None):
         writer = _Writer(conn, stream, write_behind)
         pages = _prefetch(client, planner.start_cursor, page_size, prefetch_pages)
         try:
