@@ -158,6 +158,86 @@ def test_output_does_not_depend_on_the_number_of_threads(monkeypatch: pytest.Mon
             assert threaded[day][entity].equals(single[day][entity]), (day, entity)
 
 
+def test_output_does_not_depend_on_how_a_day_is_sliced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large days are drawn, ordered and rendered in cache-sized slices: the slicing never shows."""
+    from finmatch_platform.lib.generation import activity, strings
+
+    config = GenerationConfig(
+        seed=9, start_date=START, customers=3000, daily_new_customers=20, fraud_bursts_per_day=4, defect_rate=0.05
+    )
+    days = (START, _day(1), _day(70))  # day 70: a second block of new customers, some not yet onboarded
+
+    def run() -> dict[dt.date, dict[str, pa.Table]]:
+        clear_caches()
+        return {day: generate_day(config, day) for day in days}
+
+    whole = run()
+    for name, size in (("DRAW_SLICE", 97), ("RENDER_SLICE", 61), ("MASK_SLICE", 257)):
+        monkeypatch.setattr(activity, name, size)
+    monkeypatch.setattr(strings, "PACK_ROWS", 50)
+    sliced = run()
+    clear_caches()
+    for day in days:
+        for entity in ENTITIES:
+            assert sliced[day][entity].equals(whole[day][entity]), (day, entity)
+
+
+def test_the_fast_paths_equal_the_reference_draws_bit_for_bit() -> None:
+    """The hot paths use exact equivalents of the straightforward NumPy draws (integer thresholds on
+    24-bit uniforms, the weighted sample without its argument checks, status as day spans)."""
+    from types import SimpleNamespace
+
+    from finmatch_platform.lib.generation import activity, customers
+    from finmatch_platform.lib.generation import rng as keyed
+
+    gen = np.random.default_rng(0)
+    for seed in range(200):  # rng.choice(n, m, replace=False, p): same sample, same generator state after
+        n = int(gen.integers(1, 40))
+        m = int(gen.integers(1, n + 1))
+        weight = np.exp(3 * gen.normal(size=n))
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        expected = a.choice(n, size=m, replace=False, p=weight / weight.sum())
+        assert np.array_equal(activity.weighted_sample(b, m, weight / weight.sum()), expected)
+        assert a.random() == b.random()
+
+    k = gen.integers(0, 2**24, 50_000).astype(np.int32)  # 24-bit uniforms u = k / 2**24
+    u = k.astype(np.float32) * np.float32(2.0**-24)
+    spend = np.exp(1.5 * gen.normal(size=k.size)).astype(np.float32)
+    for rate in (0.0, 0.4, 20.0):  # 20: counts up to the cap
+        config = GenerationConfig(transactions_per_customer_day=rate)
+        counts = keyed.poisson_from_uniform(np.float32(rate) * spend, u)
+        for spend_k in (None, activity._spend_k(config, spend)):
+            idx, positive = activity._transacting(config, SimpleNamespace(spend_rate=spend), np.arange(k.size), k, spend_k)
+            assert np.array_equal(idx, np.nonzero(counts)[0]) and np.array_equal(positive, counts[idx])
+
+    travel = (2 * gen.normal(size=k.size)).astype(np.float32)
+    p_away = np.minimum(activity.AWAY_BASE_PROB * np.exp(0.8 * travel - 0.32), activity.AWAY_MAX_PROB)
+    away_k = activity._away_k(travel)
+    for shift in (-1, 0, 1, None):  # thresholds themselves, their neighbours, and random draws
+        kk = k if shift is None else np.clip(away_k + shift, 0, 2**24 - 1)
+        assert np.array_equal(kk < away_k, kk.astype(np.float32) * np.float32(2.0**-24) < p_away)
+
+    hour_k = np.ceil(activity._HOUR_CDF / activity._HOUR_CDF[-1] * 2**24).astype(np.int64)
+    kk = np.clip(np.concatenate([k, hour_k - 1, hour_k, hour_k + 1]), 0, 2**24 - 1).astype(np.int32)
+    uu = kk.astype(np.float32) * np.float32(2.0**-24)
+    assert np.array_equal(activity._HOUR_STEPS.of24(kk), keyed.choose(uu, activity._HOUR_CDF))
+    assert np.array_equal(activity._HOUR_STEPS(uu), keyed.choose(uu, activity._HOUR_CDF))
+    assert np.array_equal(activity._HOUR_STEPS(uu.astype(np.float64)), keyed.choose(uu.astype(np.float64), activity._HOUR_CDF))
+    table = gen.integers(0, len(activity._MODE_CDF), kk.size)
+    mode = sum((kk >= thresholds[table]).astype(np.int8) for thresholds in activity._MODE_K)
+    assert np.array_equal(mode, keyed.choose(uu, activity._MODE_CDF, table))
+
+    config = GenerationConfig(seed=2, start_date=START, customers=20_000, daily_new_customers=50, customer_update_rate=0.05)
+    lat = customers.population(config, 70)
+    first, until, again = activity._active_spans(lat)
+    for epoch in ref.epoch_day(START) + np.array([-400, 0, 1, 30, 69, 70, 71, 500, 5000]):
+        active = (lat.created_epoch < epoch) & (customers.status_at(lat, epoch) == ref.ACTIVE)
+        assert np.array_equal(((first <= epoch) & (until > epoch)) | (again <= epoch), active), epoch
+        dob = np.arange(epoch - 20 * 366, epoch - 16 * 365)  # every birthday around the 18th, leap days too
+        adult = customers.age_years(dob, np.full(dob.size, epoch)) >= ref.ADULT_AGE
+        assert np.array_equal(dob <= activity.adult_dob_cutoff(int(epoch)), adult), epoch
+
+
 def test_generate_customers_is_the_opening_book() -> None:
     clear_caches()
     block = generate_customers(SMALL_CONFIG, SMALL_CONFIG.customers)

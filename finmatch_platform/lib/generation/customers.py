@@ -359,7 +359,7 @@ def home_city(config: GenerationConfig, lat: Latents, rows: np.ndarray, epoch: i
         who = rows[moved]
         u = _KeyedUniforms(config, lat.ids[who], _MOVE_KEY)
         other_city = u() < _MOVE_TO_OTHER_CITY  # the same draws, in the same order, as address_at
-        new_city = _draw_address(u, build_pools(config.seed), lat.country[who], who.size)[0]
+        new_city = _draw_city(u(), lat.country[who])  # the first draw of _draw_address: the city
         city[moved] = np.where(other_city, new_city, city[moved])
     return city
 
@@ -372,15 +372,20 @@ def mobile_at(config: GenerationConfig, lat: Latents, epoch: np.ndarray | int) -
     return mobile
 
 
-def _draw_address(u: _Uniforms | _KeyedUniforms, pools: Pools, country: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    """City, segment, street, house number, locality and postcode randomness."""
-    uc = u()
+def _draw_city(uc: np.ndarray, country: np.ndarray) -> np.ndarray:
+    """A city of each customer's country, weighted, from one uniform each."""
     city = INDIA_CITY_LOOKUP[(uc * CITY_LOOKUP_BINS).astype(np.int32)]
     for c in range(1, len(ref.COUNTRIES)):
         rows = np.nonzero(country == c)[0]
         if rows.size:
             candidates, cdf = _CITY_CDF_BY_COUNTRY[c]
             city[rows] = candidates[choose(uc[rows], cdf)]
+    return city
+
+
+def _draw_address(u: _Uniforms | _KeyedUniforms, pools: Pools, country: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """City, segment, street, house number, locality and postcode randomness."""
+    city = _draw_city(u(), country)
     tier = ref.CITY_TIER[city] - 1
     segment = _SEGMENT_BY_TIER.draw(u(), tier)
     segment[country != ref.INDIA] = 0  # expatriates live in cities
@@ -692,8 +697,12 @@ def chunk_latents(config: GenerationConfig, block: int) -> Latents:
 def population(config: GenerationConfig, day_index: int) -> Latents:
     """Every customer created on or before the day, and possibly some created later in the same
     chunk: consumers always mask by created_epoch (and status), never by position."""
-    blocks = (day_index + CHUNK_DAYS - 1) // CHUNK_DAYS if config.daily_new_customers else 0
-    return _population_of_blocks(config, blocks)
+    return _population_of_blocks(config, population_blocks(config, day_index))
+
+
+def population_blocks(config: GenerationConfig, day_index: int) -> int:
+    """How many blocks of new customers population(config, day_index) holds (its cache key)."""
+    return (day_index + CHUNK_DAYS - 1) // CHUNK_DAYS if config.daily_new_customers else 0
 
 
 @functools.lru_cache(maxsize=2)

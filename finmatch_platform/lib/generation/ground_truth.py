@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import reference as ref
-from .activity import _bursts
+from .activity import clear_day_caches, clear_population_caches
 from .config import GenerationConfig
 from .customers import _population_of_blocks, chunk_latents, customer_ids, opening_latents, population, status_at
 from .fpr import fpr_batch
@@ -40,5 +40,7 @@ def customer_latents(config: GenerationConfig, day: dt.date) -> pa.Table:
 
 def clear_caches() -> None:
     """Drop every cached block, batch and pool (benchmarks measure cold generation)."""
-    for cached in (opening_latents, chunk_latents, _population_of_blocks, fpr_batch, _bursts, build_pools):
+    for cached in (opening_latents, chunk_latents, _population_of_blocks, fpr_batch, build_pools):
         cached.cache_clear()
+    clear_day_caches()
+    clear_population_caches()

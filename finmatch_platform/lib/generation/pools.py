@@ -60,7 +60,7 @@ class Pool:
 
     def pick(self, group: np.ndarray | int, u: np.ndarray) -> np.ndarray:
         """Global index of a uniformly chosen value within each row's group slice."""
-        g = np.asarray(group)
+        g = np.asarray(group).astype(np.intp)  # NumPy gathers several times faster with intp indices
         # float32/int32 throughout: these run on every customer row.
         sizes = self.sizes.astype(np.float32)[g]
         chosen = np.minimum((u.astype(np.float32) * sizes).astype(np.int32), self.sizes.astype(np.int32)[g] - 1)

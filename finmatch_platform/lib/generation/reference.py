@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finmatch_platform.lib.vocabulary import (
+# Re-exported: the generator's modules read the enumerations from here.
+from finmatch_platform.lib.vocabulary import (  # noqa: F401
     AFFLUENCE_LEVELS,
     CATEGORIES,
     CUSTOMER_TYPES,
@@ -30,7 +31,7 @@ from finmatch_platform.lib.vocabulary import (
     TRENDS,
 )
 
-# Integer codes into the enumerations above, as held in the latent tables.
+# Integer codes into those enumerations, as held in the latent tables.
 MALE, FEMALE = 0, 1
 TITLE_MR, TITLE_MRS, TITLE_MS, TITLE_MISS, TITLE_MASTER = range(5)
 SINGLE, MARRIED, DIVORCED, WIDOWED = range(4)
