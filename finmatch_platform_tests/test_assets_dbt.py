@@ -38,8 +38,9 @@ from dagster_dbt import DbtProject
 from finmatch_platform.assets.dbt import (
     DAILY_TAG,
     dbt_assets_defs,
+    finmatch_dbt_base,
     finmatch_dbt_daily_facts,
-    finmatch_dbt_models,
+    finmatch_dbt_marts,
 )
 from finmatch_platform.constants import WAREHOUSE_POOL
 from finmatch_platform.lib.generation import GenerationConfig
@@ -118,10 +119,25 @@ def test_daily_facts_are_partitioned_with_a_single_run_backfill_policy_in_the_wa
     assert {k.to_user_string() for k in finmatch_dbt_daily_facts.keys} == daily
     assert finmatch_dbt_daily_facts.partitions_def == daily_partitions
     assert finmatch_dbt_daily_facts.backfill_policy == dg.BackfillPolicy.single_run()
-    assert finmatch_dbt_models.partitions_def is None
-    assert not {k.to_user_string() for k in finmatch_dbt_models.keys} & daily
+    for whole in (finmatch_dbt_base, finmatch_dbt_marts):
+        assert whole.partitions_def is None
+        assert not {k.to_user_string() for k in whole.keys} & daily
     for assets_def in dbt_assets_defs:
         assert assets_def.node_def.pool == WAREHOUSE_POOL
+
+
+def test_the_dbt_definitions_split_where_partitioning_changes_so_the_graph_fits_one_run() -> None:
+    graph = _graph()
+    base, daily, marts = (set(d.keys) for d in (finmatch_dbt_base, finmatch_dbt_daily_facts, finmatch_dbt_marts))
+    assert {dg.AssetKey(["staging", "stg_raw__transactions"]), dg.AssetKey(["marts", "dim_customers"])} <= base
+    assert dg.AssetKey(["marts", "rec_kpis"]) in marts
+    # Nothing in a later definition feeds an earlier one, so no definition is needed twice in a run.
+    for later, earlier in ((daily, base), (marts, base), (marts, daily)):
+        assert not {p for key in earlier for p in graph.get(key).parent_keys} & later
+    # And every daily fact's dbt parents are in the base or the facts themselves.
+    dbt_keys = base | daily | marts
+    for key in daily:
+        assert {p for p in graph.get(key).parent_keys if p in dbt_keys} <= base | daily
 
 
 def test_groups_owners_and_kinds_follow_layer_and_domain() -> None:
@@ -235,6 +251,19 @@ def _backfill(context: WorkspaceProcessContext, daily: tuple[dt.date, dt.date], 
     return current
 
 
+def _failures(context: WorkspaceProcessContext, runs: list[dg.DagsterRun]) -> str:
+    """The failed runs' steps and errors, for an assertion message."""
+    lines = []
+    for run in runs:
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            continue
+        for record in context.instance.all_logs(run.run_id):
+            event = record.dagster_event
+            if event is not None and event.is_step_failure:
+                lines.append(f"{run.run_id[:8]} {event.step_key}: {event.step_failure_data.error.message[:1500]}")
+    return "\n".join(lines)
+
+
 def _runs_of(context: WorkspaceProcessContext, backfill_id: str) -> list[dg.DagsterRun]:
     return list(context.instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})))
 
@@ -262,7 +291,7 @@ def test_a_backfill_runs_the_daily_facts_in_one_run_and_matches_one_standalone_b
     first, last = warehouses.days[0], warehouses.days[-1]
     backfill = _backfill(daemon, (first, last), whole=True)
     runs = _runs_of(daemon, backfill.backfill_id)
-    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), _failures(daemon, runs)
 
     # The partitioned facts: one run for the whole range, by the single-run backfill policy.
     daily_keys = set(finmatch_dbt_daily_facts.keys)

@@ -4,26 +4,31 @@ Sources resolve by key (``source('raw', 'transactions')`` is ``raw/transactions`
 ``source('masked', 'customers')`` is ``masked/customers``), so the dbt graph hangs off the Python
 ingestion and masking assets with no wiring here.
 
-Two definitions over one manifest, because a run has one partitions definition:
+Three definitions over one manifest, split where the partitioning changes, so that the whole
+graph can run in one run (a run of a job over a day range, such as ``refresh_warehouse``) with
+no definition needed both before and after another:
 
+* ``finmatch_dbt_base``: everything the daily facts read (staging views, reference seeds, the
+  dimensions), rebuilt whole.
 * ``finmatch_dbt_daily_facts``: the incremental facts tagged ``daily``, partitioned by day with a
   single-run backfill policy. A 30-day backfill is one ``dbt build`` whose vars ``min_date`` and
   ``max_date`` span the range; the models delete that window and insert it again, so reruns
   replace and never double.
-* ``finmatch_dbt_models``: everything else (staging views, dimensions, intermediate tables and the
-  marts), rebuilt whole: they are small, and a mart over all days must see all days anyway.
+* ``finmatch_dbt_marts``: everything else (the marts over all days, and what they read), rebuilt
+  whole: they are small, and a mart over all days must see all days anyway.
 
-Both take a slot in the warehouse pool: DuckDB has one writer, and dbt is one.
+All take a slot in the warehouse pool: DuckDB has one writer, and dbt is one.
 
 Which tests a run executes (dbt's indirect selection) differs on purpose. The daily facts use
 dbt's default, eager: their tests include the relationships to the dimensions, which are built
-upstream of them. The rest uses buildable: tests whose parents are all in the run or upstream
+upstream of them. The others use buildable: tests whose parents are all in the run or upstream
 of it, so a run that builds only staging and the dimensions (the first run of a backfill on a
 fresh warehouse) never tests a fact that is not built yet, while a singular test that checks a
 mart against staging still runs with the mart. The rule for tests this implies: a test that
 reads a daily fact reads nothing downstream of it.
 """
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -32,13 +37,15 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 from pydantic import Field
 
 from finmatch_platform.constants import OWNER_DATA_PLATFORM, WAREHOUSE_POOL
-from finmatch_platform.lib.dbt_args import dbt_build_args, window_from_time_window
+from finmatch_platform.lib.dbt_args import dbt_build_args, select_outside_ancestors_of_tag, window_from_time_window
 from finmatch_platform.partitions import daily_partitions
 from finmatch_platform.resources.dbt import WarehouseDbtCliResource, dbt_project, prepare_dbt_project
 
 # dbt tag of the date-partitioned incremental facts (set in dbt_project.yml / the model configs).
 DAILY_TAG = "daily"
 DAILY_SELECT = f"tag:{DAILY_TAG}"
+# Every ancestor of a daily fact; the base definition is these minus the facts themselves.
+DAILY_ANCESTORS_SELECT = f"+{DAILY_SELECT}"
 
 # staging/ and intermediate/ are groups of their name, seeds join staging, and
 # marts/<domain>/... becomes the group marts_<domain>.
@@ -144,17 +151,35 @@ def finmatch_dbt_daily_facts(
     yield from dbt.cli(args, context=context, indirect_selection="eager").stream()
 
 
-@dbt_assets(
-    manifest=_MANIFEST,
-    project=dbt_project,
-    exclude=DAILY_SELECT,
-    name="finmatch_dbt_models",
-    dagster_dbt_translator=dbt_translator,
-    pool=WAREHOUSE_POOL,
-)
-def finmatch_dbt_models(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
-    """Staging, dimensions and marts: rebuilt whole on every run."""
+def _build_whole(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
     yield from dbt.cli(dbt_build_args(), context=context, indirect_selection="buildable").stream()
 
 
-dbt_assets_defs: list[dg.AssetsDefinition] = [finmatch_dbt_daily_facts, finmatch_dbt_models]
+@dbt_assets(
+    manifest=_MANIFEST,
+    project=dbt_project,
+    select=DAILY_ANCESTORS_SELECT,
+    exclude=DAILY_SELECT,
+    name="finmatch_dbt_base",
+    dagster_dbt_translator=dbt_translator,
+    pool=WAREHOUSE_POOL,
+)
+def finmatch_dbt_base(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
+    """Staging, reference data and dimensions (what the daily facts read): rebuilt whole."""
+    yield from _build_whole(context, dbt)
+
+
+@dbt_assets(
+    manifest=_MANIFEST,
+    project=dbt_project,
+    select=select_outside_ancestors_of_tag(json.loads(_MANIFEST.read_text(encoding="utf-8")), DAILY_TAG),
+    name="finmatch_dbt_marts",
+    dagster_dbt_translator=dbt_translator,
+    pool=WAREHOUSE_POOL,
+)
+def finmatch_dbt_marts(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
+    """The marts and the models only they read: rebuilt whole on every run."""
+    yield from _build_whole(context, dbt)
+
+
+dbt_assets_defs: list[dg.AssetsDefinition] = [finmatch_dbt_base, finmatch_dbt_daily_facts, finmatch_dbt_marts]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 MIN_DATE_VAR = "min_date"
 MAX_DATE_VAR = "max_date"
@@ -72,3 +73,32 @@ def dbt_build_args(
         args.append("--full-refresh")
     args += list(extra_args)
     return args
+
+
+_BUILT = ("model", "seed", "snapshot")
+
+
+def select_outside_ancestors_of_tag(manifest: Mapping[str, Any], tag: str) -> str:
+    """A dbt ``select`` naming every model, seed and snapshot that is neither tagged ``tag`` nor
+    an ancestor of one, as explicit ``fqn:`` selectors.
+
+    Explicit, not ``--exclude +tag:...``: dbt's exclusion is eager for tests, so excluding the
+    ancestors would also drop every test that touches one of them (a mart's relationship test
+    to a dimension), and that test would then belong to no asset definition at all.
+    """
+    nodes = manifest["nodes"]
+    tagged = [uid for uid, node in nodes.items() if node["resource_type"] in _BUILT and tag in node.get("tags", [])]
+    ancestors: set[str] = set()
+    stack = list(tagged)
+    while stack:
+        for parent in manifest["parent_map"].get(stack.pop(), []):
+            if parent not in ancestors:
+                ancestors.add(parent)
+                stack.append(parent)
+    excluded = ancestors | set(tagged)
+    chosen = sorted(
+        "fqn:" + ".".join(node["fqn"])
+        for uid, node in nodes.items()
+        if node["resource_type"] in _BUILT and uid not in excluded
+    )
+    return " ".join(chosen)

@@ -18,7 +18,6 @@ from threading import Lock
 from typing import Any
 
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
-from dagster_dbt.dbt_project import using_dagster_dev
 from pydantic import Field
 
 from finmatch_platform.resources.settings import PROJECT_ROOT, Settings
@@ -73,14 +72,15 @@ def manifest_is_stale(project: DbtProject) -> bool:
 def prepare_dbt_project(project: DbtProject) -> Path:
     """Make sure ``target/manifest.json`` exists and is current; returns its path.
 
-    Parsed under ``dagster dev`` on every load (as ``prepare_if_dev`` would), elsewhere (tests,
-    ``dagster definitions validate``, the daemon, a fresh clone) only when missing or older than
-    a project file: ``dbt parse`` costs seconds, a stat walk milliseconds. The parse writes to a
+    Parsed only when missing or older than a project file, in every process alike: ``dbt parse``
+    costs seconds, a stat walk milliseconds. (Not ``prepare_if_dev``: ``dagster dev`` marks every
+    process it starts, run workers included, so each run would parse again before doing anything;
+    an edited model is caught by the stat walk anyway.) The parse writes to a
     private folder and the manifest is moved into place in one rename, so processes loading the
     code location at the same moment never read half a file. Parsing opens no connection, so
     any warehouse path will do.
     """
-    if using_dagster_dev() or manifest_is_stale(project):
+    if manifest_is_stale(project):
         project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=project.manifest_path.parent, prefix=".parse-") as scratch:
             parser = WarehouseDbtCliResource(
@@ -108,7 +108,10 @@ class WarehouseDbtCliResource(DbtCliResource):
         """``DbtCliResource.cli`` with the warehouse path, and optionally dbt's default
         ``DBT_INDIRECT_SELECTION`` for this invocation (dagster-dbt still overrides it when it
         selects checks one by one)."""
-        overrides = {WAREHOUSE_PATH_ENV: str(Path(self.warehouse_path).resolve())}
+        warehouse = Path(self.warehouse_path).resolve()
+        # dbt-duckdb creates the file but not its directory: a seed may be the first writer.
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        overrides = {WAREHOUSE_PATH_ENV: str(warehouse)}
         if indirect_selection is not None:
             overrides[INDIRECT_SELECTION_ENV] = indirect_selection
         # dagster-dbt copies os.environ into the dbt subprocess when it starts it, inside cli();

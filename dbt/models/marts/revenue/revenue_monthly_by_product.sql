@@ -3,8 +3,17 @@
 --   loan interest     each open loan's balance x its annual rate / 12, for every month the loan
 --                     was open (opened on or before the month's last day); the balance is the
 --                     latest snapshot, the convention of a monthly accrual estimate
--- Months run from the first to the latest month with transactions.
+-- Months run from the first to the latest month with transactions. covered_from/covered_to
+-- are the first and last day of facts behind the numbers, so a reader (or a test) can tell a
+-- month still being filled from a wrong number.
 with
+
+coverage as (
+
+    select min(transaction_date) as covered_from, max(transaction_date) as covered_to
+    from {{ ref('fct_transactions') }}
+
+),
 
 interchange as (
 
@@ -90,7 +99,10 @@ select
     combined.loan_accounts,
     combined.loan_balance,
     combined.loan_interest,
-    combined.interchange_fees + combined.loan_interest as total_revenue
+    combined.interchange_fees + combined.loan_interest as total_revenue,
+    coverage.covered_from,
+    coverage.covered_to
 
 from combined
 left join products using (product_id)
+cross join coverage
