@@ -10,7 +10,8 @@ from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.assets.ingestion import raw_assets
 from finmatch_platform.assets.insights import insight_report_assets, insight_report_checks
 from finmatch_platform.assets.synthetic import synthetic_source_day
-from finmatch_platform.jobs import daily_source_job, fpr_extraction_job
+from finmatch_platform.freshness import mart_freshness_checks, mart_freshness_sensor
+from finmatch_platform.jobs import daily_source_job, fpr_extraction_job, refresh_warehouse_job
 from finmatch_platform.resources.dbt import build_dbt_resource
 from finmatch_platform.resources.fpr_api import FprApiResource
 from finmatch_platform.resources.llm import build_llm_resource
@@ -19,7 +20,7 @@ from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.schedules import daily_source_schedule
-from finmatch_platform.sensors import fpr_api_sensor
+from finmatch_platform.sensors import SENSOR_INTERVAL_S, fpr_api_sensor
 
 # Masked tables, dbt models and reports follow their inputs by declarative automation; this
 # sensor evaluates their conditions and is on by default, so `make run` needs no clicks.
@@ -27,7 +28,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "finmatch_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
 )
 
 
@@ -58,9 +59,12 @@ defs = dg.Definitions(
         *dbt_assets_defs,
         *insight_report_assets,
     ],
-    asset_checks=[*customer_checks, *insight_report_checks],
-    jobs=[daily_source_job, fpr_extraction_job],
+    asset_checks=[*customer_checks, *insight_report_checks, *mart_freshness_checks],
+    jobs=[daily_source_job, fpr_extraction_job, refresh_warehouse_job],
     schedules=[daily_source_schedule],
-    sensors=[fpr_api_sensor, automation_sensor],
+    sensors=[fpr_api_sensor, automation_sensor, mart_freshness_sensor],
     resources=build_resources(Settings.from_env()),
+    # Steps run in the run's process: every warehouse step takes the pool's one slot anyway, and a
+    # subprocess per step would spend more time importing than most steps spend working.
+    executor=dg.in_process_executor,
 )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finmatch_platform.constants import GROUP_INGESTION, GROUP_SYNTHETIC
+from finmatch_platform.assets.dbt import dbt_assets_defs
+from finmatch_platform.constants import (
+    GROUP_CUSTOMERS,
+    GROUP_EXTRACTION,
+    GROUP_INGESTION,
+    GROUP_INSIGHTS,
+    GROUP_SYNTHETIC,
+)
 
 # One day of bank activity: generate and land it, then load it into raw.*.
 daily_source_job = dg.define_asset_job(
@@ -18,4 +25,20 @@ fpr_extraction_job = dg.define_asset_job(
     name="fpr_extraction",
     selection=dg.AssetSelection.assets(dg.AssetKey(["raw", "fpr_records"])),
     description="Sync raw.fpr_records from the FPR API, from the stored cursor.",
+)
+
+# Everything built from the raw layer, in one run over a day range: the FPR extraction, masking
+# and profiling, the dbt models (the daily facts for the range, the rest whole) and the reports.
+# Automation does the same piecewise as data arrives; this job is the one-click (or one-call)
+# rebuild, and the second half of `make run`'s initial load.
+refresh_warehouse_job = dg.define_asset_job(
+    name="refresh_warehouse",
+    selection=(
+        dg.AssetSelection.groups(GROUP_EXTRACTION, GROUP_CUSTOMERS, GROUP_INSIGHTS)
+        | dg.AssetSelection.assets(*dbt_assets_defs)
+    ),
+    description=(
+        "Build everything downstream of the raw layer for the chosen day range: extraction, masking, "
+        "profile, dbt base models, daily facts (for the range), marts and insight reports."
+    ),
 )

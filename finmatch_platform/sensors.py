@@ -5,6 +5,10 @@ import dagster as dg
 from finmatch_platform.assets.extraction import CURSOR_METADATA_KEY, FPR_RECORDS_KEY
 from finmatch_platform.jobs import fpr_extraction_job
 from finmatch_platform.resources.fpr_api import FprApiResource
+from finmatch_platform.resources.settings import Settings
+
+# FINMATCH_SENSOR_INTERVAL_SECONDS: how often the daemon may ask the API (default 30 s).
+SENSOR_INTERVAL_S = Settings.from_env().sensor_interval_s
 
 
 def stored_cursor(instance: dg.DagsterInstance) -> str | None:
@@ -22,7 +26,7 @@ def stored_cursor(instance: dg.DagsterInstance) -> str | None:
 
 @dg.sensor(
     job=fpr_extraction_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Asks the FPR API how many records lie past the stored cursor (no paging) and requests one "

@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_START_DATE = dt.date(2026, 10, 1)
 DEFAULT_API_PORT = 8765
+DEFAULT_HISTORY_DAYS = 30
+DEFAULT_SENSOR_INTERVAL_S = 30
 
 
 class SettingsError(ValueError):
@@ -60,6 +62,10 @@ class Settings:
     customers: int
     daily_new_customers: int
     api_url: str
+    # How many days of history `make run` lands on a fresh start (it sets FINMATCH_START_DATE).
+    history_days: int = DEFAULT_HISTORY_DAYS
+    # Minimum interval of the FPR API sensor and the automation sensor.
+    sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -75,6 +81,8 @@ class Settings:
             customers=_int("FINMATCH_CUSTOMERS", 2_000, 1, 5_000_000),
             daily_new_customers=_int("FINMATCH_DAILY_NEW_CUSTOMERS", 5, 0, 100_000),
             api_url=_env("FINMATCH_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}",
+            history_days=_int("FINMATCH_HISTORY_DAYS", DEFAULT_HISTORY_DAYS, 1, 3650),
+            sensor_interval_s=_int("FINMATCH_SENSOR_INTERVAL_SECONDS", DEFAULT_SENSOR_INTERVAL_S, 5, 86_400),
         )
 
 
