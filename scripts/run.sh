@@ -1,32 +1,55 @@
 #!/usr/bin/env bash
 # Start the platform on embedded defaults: a project-local Dagster instance, the DuckDB file and
 # the landing zone under data/, the FPR API on loopback, and local secrets generated once into
-# .finmatch/secrets.env. Ctrl-C stops every process started here.
+# .finmatch/secrets.env; then land the initial history and build everything once, with progress
+# (FINMATCH_INITIAL_LOAD=0 skips that). Ctrl-C stops every process started here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"
-mkdir -p "$DAGSTER_HOME" .finmatch data
+export FINMATCH_DATA_DIR="${FINMATCH_DATA_DIR:-$PWD/data}"
+export FINMATCH_LANDING_DIR="${FINMATCH_LANDING_DIR:-$FINMATCH_DATA_DIR/landing}"
+mkdir -p "$DAGSTER_HOME" "$FINMATCH_DATA_DIR"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp scripts/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 # Secrets come only from the environment; for a local run we make random ones once.
-if [ ! -f .finmatch/secrets.env ]; then
-  (umask 077 && .venv/bin/python -c '
+if [ -z "${FINMATCH_API_KEY:-}" ] || [ -z "${FINMATCH_MASKING_KEY:-}" ]; then
+  mkdir -p .finmatch
+  if [ ! -f .finmatch/secrets.env ]; then
+    (umask 077 && .venv/bin/python -c '
 import secrets
 for name in ("FINMATCH_API_KEY", "FINMATCH_MASKING_KEY"):
     print(f"{name}={secrets.token_urlsafe(32)}")' > .finmatch/secrets.env)
+  fi
+  set -a; . .finmatch/secrets.env; set +a
 fi
-set -a; . .finmatch/secrets.env; set +a
 
-export FINMATCH_LANDING_DIR="${FINMATCH_LANDING_DIR:-$PWD/data/landing}"
+# The first start fixes the calendar: daily partitions begin FINMATCH_HISTORY_DAYS (default 30)
+# before today, so the initial load lands that much history. Kept beside the data so the
+# partitions stay put across restarts; removing the data directory starts the bank over.
+if [ -z "${FINMATCH_START_DATE:-}" ]; then
+  if [ ! -f "$FINMATCH_DATA_DIR/platform.env" ]; then
+    .venv/bin/python -c '
+import datetime as dt
+from finmatch_platform.resources.settings import Settings
+days = Settings.from_env().history_days
+print(f"FINMATCH_START_DATE={dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days)}")' \
+      > "$FINMATCH_DATA_DIR/platform.env"
+  fi
+  set -a; . "$FINMATCH_DATA_DIR/platform.env"; set +a
+fi
+
 API_PORT="${FINMATCH_API_PORT:-8765}"
 export FINMATCH_API_URL="${FINMATCH_API_URL:-http://127.0.0.1:$API_PORT}"
 UI_HOST="${FINMATCH_UI_HOST:-127.0.0.1}"
 UI_PORT="${FINMATCH_UI_PORT:-3000}"
+LOGS="$FINMATCH_DATA_DIR"
 
 pids=()
+loader=""
 cleanup() {
   trap - EXIT INT TERM
+  [ -n "$loader" ] && kill -TERM "$loader" 2>/dev/null || true
   # Each service runs in its own process group: signal the whole group, as Ctrl-C does, so the
   # webserver, daemon and code servers that dagster dev starts stop with it.
   for pid in "${pids[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
@@ -40,10 +63,22 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-setsid .venv/bin/finmatch-api --host 127.0.0.1 --port "$API_PORT" > data/finmatch-api.log 2>&1 &
+setsid .venv/bin/finmatch-api --host 127.0.0.1 --port "$API_PORT" > "$LOGS/finmatch-api.log" 2>&1 &
 pids+=($!)
-echo "FinMatch FPR API:  $FINMATCH_API_URL (docs at $FINMATCH_API_URL/docs, log in data/finmatch-api.log)"
+echo "FinMatch FPR API:  $FINMATCH_API_URL (docs at $FINMATCH_API_URL/docs, log in $LOGS/finmatch-api.log)"
 echo "FinMatch Dagster:  http://$UI_HOST:$UI_PORT  (Ctrl-C stops everything)"
-setsid .venv/bin/dagster dev -w workspace.yaml -h "$UI_HOST" -p "$UI_PORT" &
+setsid .venv/bin/dagster dev -w workspace.yaml -h "$UI_HOST" -p "$UI_PORT" > "$LOGS/dagster.log" 2>&1 &
 pids+=($!)
+echo "Dagster log:       $LOGS/dagster.log"
+
+# Land the history (or the days missed while stopped) and build everything once, with progress.
+# In the background and waited for, so Ctrl-C reaches the trap at once (bash runs a trap only
+# after a foreground command returns, but interrupts `wait`).
+if [ "${FINMATCH_INITIAL_LOAD:-1}" != "0" ]; then
+  .venv/bin/python -m finmatch_platform.initial_load --url "http://$UI_HOST:$UI_PORT" &
+  loader=$!
+  wait "$loader" \
+    || echo "The initial load did not finish; the platform keeps running (see the UI and $LOGS/dagster.log)."
+  loader=""
+fi
 wait -n "${pids[@]}"
