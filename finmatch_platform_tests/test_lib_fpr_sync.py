@@ -377,6 +377,7 @@ def test_the_sync_restores_the_duckdb_and_interpreter_settings_it_tunes(conn) ->
 
     assert conn.execute("select current_setting('threads')").fetchone() == (2,)
     assert conn.execute("select current_setting('enable_optimizer')").fetchone() == (True,)
+    assert conn.execute("select current_setting('checkpoint_threshold')").fetchone() == ("16.0 MiB",)
     assert sys.getswitchinterval() == before
 
 
