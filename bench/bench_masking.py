@@ -5,8 +5,9 @@
 Targets (issue): masking every tagged column of 1,000,000 customers < 3 s; a full profile of
 the masked customers < 5 s. pandas' ``describe(include="all")`` on the same table runs in the
 same process for comparison. Each step runs ``--repeat`` times; the table shows the best and the
-median wall time and the CPU time of the best run (DuckDB uses every core, so CPU > wall on an
-idle machine; wall > CPU means the machine was busy). Results go to bench/results/bench_masking.json.
+median wall time, the CPU time of the best run (DuckDB uses every core, so CPU > wall on an
+idle machine; wall > CPU means the machine was busy) and the 1-minute load average as the step
+started. Results go to bench/results/bench_masking.json.
 
 The key comes from FINMATCH_MASKING_KEY when set, else a fixed benchmark key (never printed).
 """
@@ -75,6 +76,7 @@ def _fallback_sql(n: int) -> str:
 
 
 def _timed(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
+    load = os.getloadavg()[0]  # what else ran on the machine as the step started
     walls, cpus, result = [], [], None
     for _ in range(repeat):
         cpu, wall = time.process_time(), time.perf_counter()
@@ -87,6 +89,7 @@ def _timed(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
         "median_s": round(statistics.median(walls), 3),
         "cpu_s": round(cpus[best], 3),
         "runs": [round(w, 3) for w in walls],
+        "load_1m": round(load, 2),
         "result": result,
     }
 
@@ -174,8 +177,8 @@ def main() -> int:
 
     load_after = os.getloadavg()[0]
     print()
-    print(f"{'step':<46} {'best s':>8} {'median s':>9} {'cpu s':>7}  target")
-    print("-" * 80)
+    print(f"{'step':<46} {'best s':>8} {'median s':>9} {'cpu s':>7} {'load':>5}  target")
+    print("-" * 86)
     targets = {
         "mask masked.customers (every tagged column)": MASK_TARGET_S,
         "profile masked.customers": PROFILE_TARGET_S,
@@ -183,8 +186,11 @@ def main() -> int:
     for name, step in steps.items():
         target = targets.get(name)
         verdict = "" if target is None else f"< {target:.0f} s {'ok' if step['best_s'] < target else 'MISSED'}"
-        print(f"{name:<46} {step['best_s']:>8.3f} {step['median_s']:>9.3f} {step['cpu_s']:>7.3f}  {verdict}")
-    print("-" * 80)
+        print(
+            f"{name:<46} {step['best_s']:>8.3f} {step['median_s']:>9.3f} {step['cpu_s']:>7.3f} "
+            f"{step['load_1m']:>5.1f}  {verdict}"
+        )
+    print("-" * 86)
     print(
         f"profile vs pandas describe: {profile_s:.3f} s vs {pandas_s:.3f} s -> "
         f"{pandas_s / profile_s:.1f}x faster (pandas also needed {pandas_load_s:.1f} s to load the table)"

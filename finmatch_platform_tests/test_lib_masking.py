@@ -424,6 +424,19 @@ def test_tokens_in_sql_equal_the_python_reference_for_text_dates_and_normalised_
     assert rows[1][3] == token(KEY, dt.date(1961, 1, 1))
 
 
+def test_normalised_tokens_match_duckdb_for_unicode_spaces_dotted_i_and_final_sigma(policy) -> None:
+    # DuckDB's trim() removes every Unicode space separator and its lower() maps code point by
+    # code point, unlike str.strip(" ") and str.lower(): the Python reference must follow DuckDB.
+    values = ["\u00a0Asha@Example.in\u2009", " \u3000İLKER@example.com.tr", "ODYSSEAΣ@example.gr", "\tTab@x.in "]
+    conn = duckdb.connect()
+    conn.execute("create table t (v varchar)")
+    conn.executemany("insert into t values (?)", [[v] for v in values])
+    expr = masking._hmac_of_text(masking._hashable_text('"v"', "VARCHAR", "lower_trim"), policy)
+    rows = dict(conn.execute(f"select v, {expr} from t", masking.hmac_params(KEY)).fetchall())
+    assert rows == {v: policy_token(policy, KEY, "pii:email", v) for v in values}
+    assert rows[values[0]] == policy_token(policy, KEY, "pii:email", "asha@example.in")
+
+
 @pytest.mark.parametrize("bad", [None, "", "   ", "short-key"])
 def test_a_missing_empty_or_short_key_is_a_clear_error(policy, bad) -> None:
     conn = _connect()
