@@ -22,12 +22,15 @@ from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.schedules import daily_source_schedule
 from finmatch_platform.sensors import SENSOR_INTERVAL_S, fpr_api_sensor
 
+SETTINGS = Settings.from_env()
+
 # Masked tables, dbt models and reports follow their inputs by declarative automation; this
 # sensor evaluates their conditions and is on by default, so `make run` needs no clicks.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "finmatch_automation",
     target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    # FINMATCH_AUTOMATION=0 starts it stopped (a controlled demo, or a test that launches runs itself).
+    default_status=dg.DefaultSensorStatus.RUNNING if SETTINGS.automation else dg.DefaultSensorStatus.STOPPED,
     minimum_interval_seconds=SENSOR_INTERVAL_S,
 )
 
@@ -63,7 +66,7 @@ defs = dg.Definitions(
     jobs=[daily_source_job, fpr_extraction_job, refresh_warehouse_job],
     schedules=[daily_source_schedule],
     sensors=[fpr_api_sensor, automation_sensor, mart_freshness_sensor],
-    resources=build_resources(Settings.from_env()),
+    resources=build_resources(SETTINGS),
     # Steps run in the run's process: every warehouse step takes the pool's one slot anyway, and a
     # subprocess per step would spend more time importing than most steps spend working.
     executor=dg.in_process_executor,

@@ -5,4 +5,6 @@ pytest_plugins = [
     "finmatch_platform_tests.fixtures_api",
     "finmatch_platform_tests.fixtures_extraction",
     "finmatch_platform_tests.fixtures_insights",
+    "finmatch_platform_tests.fixtures_browser",
+    "finmatch_platform_tests.fixtures_live",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -19,10 +18,10 @@ from finmatch_platform.lib.insights import narrate_request, run_report
 from finmatch_platform.lib.insights.evidence import Chart
 from finmatch_platform.lib.insights.render import PALETTE, chart_svg, markdown_to_html
 from finmatch_platform.lib.llm import OfflineProvider
+from finmatch_platform_tests.fixtures_browser import chromium_args
 from finmatch_platform_tests.fixtures_insights import InsightsWarehouse
 
 SVG = "{http://www.w3.org/2000/svg}"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
 
 
 def _chart(kind: str, series: int = 1, n: int = 4) -> Chart:
@@ -77,29 +76,6 @@ def test_markdown_becomes_html_with_lists_emphasis_citations_and_escaping() -> N
 # --------------------------------------------------------------------------------------------
 # The page in a real browser
 # --------------------------------------------------------------------------------------------
-
-
-def _chromium() -> str:
-    for candidate in CHROMIUM_CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    pytest.skip("chromium is not installed (Debian: apt-get update && apt-get install -y chromium; `make test` does it)")
-
-
-def _chromium_args(binary: str, profile: Path) -> list[str]:
-    return [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1200,1600",
-    ]
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -178,14 +154,16 @@ def test_the_page_is_standalone_no_script_no_external_resource(report_html: Path
     assert "https://" not in page
 
 
-def test_the_report_opens_in_headless_chromium_and_its_charts_render(report_html: Path, tmp_path: Path) -> None:
-    binary = _chromium()
+def test_the_report_opens_in_headless_chromium_and_its_charts_render(
+    report_html: Path, tmp_path: Path, chromium: str
+) -> None:
+    binary = chromium
     page = report_html.read_text(encoding="utf-8")
     expected_charts = page.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"')
     assert expected_charts >= 6
 
     dom = subprocess.run(
-        [*_chromium_args(binary, tmp_path / "profile-dom"), "--dump-dom", report_html.as_uri()],
+        [*chromium_args(binary, tmp_path / "profile-dom"), "--dump-dom", report_html.as_uri()],
         capture_output=True,
         text=True,
         timeout=90,
@@ -198,7 +176,7 @@ def test_the_report_opens_in_headless_chromium_and_its_charts_render(report_html
 
     png = tmp_path / "report.png"
     shot = subprocess.run(
-        [*_chromium_args(binary, tmp_path / "profile-shot"), f"--screenshot={png}", report_html.as_uri()],
+        [*chromium_args(binary, tmp_path / "profile-shot"), f"--screenshot={png}", report_html.as_uri()],
         capture_output=True,
         text=True,
         timeout=90,

@@ -66,6 +66,8 @@ class Settings:
     history_days: int = DEFAULT_HISTORY_DAYS
     # Minimum interval of the FPR API sensor and the automation sensor.
     sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S
+    # Whether the declarative-automation sensor starts running (it can be toggled in the UI).
+    automation: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -83,6 +85,7 @@ class Settings:
             api_url=_env("FINMATCH_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}",
             history_days=_int("FINMATCH_HISTORY_DAYS", DEFAULT_HISTORY_DAYS, 1, 3650),
             sensor_interval_s=_int("FINMATCH_SENSOR_INTERVAL_SECONDS", DEFAULT_SENSOR_INTERVAL_S, 5, 86_400),
+            automation=_int("FINMATCH_AUTOMATION", 1, 0, 1) == 1,
         )
 
 
