@@ -61,7 +61,9 @@ cleanup() {
   done
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Ctrl-C is how the platform is meant to stop: a clean exit, not an error for make to report.
+trap 'cleanup; exit 0' INT TERM
 
 setsid .venv/bin/finmatch-api --host 127.0.0.1 --port "$API_PORT" > "$LOGS/finmatch-api.log" 2>&1 &
 pids+=($!)
