@@ -128,7 +128,7 @@ def _platform_env(platform: LivePlatform) -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+def _stop(process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
     """Ctrl-C as a terminal sends it (SIGINT to the script's process group), then wait; the
     script stops every process group it started. SIGKILL only if that fails."""
     if process.poll() is None:

@@ -47,19 +47,25 @@ LOGS="$FINMATCH_DATA_DIR"
 
 pids=()
 loader=""
+# Every process below a pid, children first found first (dagster dev's webserver, daemon and code
+# servers, and the run workers they start, some of them in process groups of their own).
+descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
 cleanup() {
   trap - EXIT INT TERM
   [ -n "$loader" ] && kill -TERM "$loader" 2>/dev/null || true
-  # Each service runs in its own process group: signal the whole group, as Ctrl-C does, so the
-  # webserver, daemon and code servers that dagster dev starts stop with it.
+  local everyone=()
+  for pid in "${pids[@]}"; do everyone+=("$pid" $(descendants "$pid")); done
+  # Signal each service's process group, as Ctrl-C in a terminal does, so dagster dev shuts its
+  # children down in order; then wait for every process seen above, and kill what is left.
   for pid in "${pids[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 20); do
+  for _ in $(seq 1 30); do
     alive=0
-    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    for pid in "${everyone[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && return
     sleep 1
   done
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${everyone[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 # Ctrl-C is how the platform is meant to stop: a clean exit, not an error for make to report.
