@@ -59,7 +59,7 @@ class _Progress:
         self.by_path = {n.path: n for n in nodes}
         self.started = time.monotonic()
         self.wall_started = time.time()
-        self.last = ""
+        self.last: tuple[object, ...] = ()
         self.last_at = 0.0
 
     def say(self, text: str) -> None:
@@ -72,11 +72,10 @@ class _Progress:
         states = self.client.asset_states(self.by_path)
         fresh = sum(1 for s in states if s.materialized_at is not None and s.materialized_at >= self.wall_started)
         groups = sorted({self.by_path[s.path].group for s in states if s.in_progress})
-        line = progress_line(self.elapsed(), step, status, fresh, len(self.nodes), groups)
-        body = line.split("]", 1)[1]
-        if body != self.last or time.monotonic() - self.last_at > 30:
-            self.say(line)
-            self.last, self.last_at = body, time.monotonic()
+        shown = (step, status, fresh, groups)
+        if shown != self.last or time.monotonic() - self.last_at > 30:
+            self.say(progress_line(self.elapsed(), step, status, fresh, len(self.nodes), groups))
+            self.last, self.last_at = shown, time.monotonic()
 
 
 def _wait(poll: Callable[[], tuple[str, bool]], progress: _Progress, step: str, timeout_s: float, poll_s: float) -> str:
@@ -93,11 +92,9 @@ def _wait(poll: Callable[[], tuple[str, bool]], progress: _Progress, step: str, 
 def _plan(client: WebserverClient, nodes: list[AssetNode]) -> LoadPlan:
     states = client.asset_states(n.path for n in nodes)
     labels = {n.path: n.label for n in nodes}
+    all_days, landed = client.partitions(LANDED_ASSET)
     return plan_load(
-        client.partition_keys(LANDED_ASSET),
-        client.materialized_partitions(LANDED_ASSET),
-        client.materialized_partitions(BUILT_ASSET),
-        [labels[s.path] for s in states if s.materialized_at is None],
+        all_days, landed, client.partitions(BUILT_ASSET)[1], [labels[s.path] for s in states if s.materialized_at is None]
     )
 
 
@@ -121,8 +118,8 @@ def run_initial_load(client: WebserverClient, *, timeout_s: float, poll_s: float
             )
             progress.say(f"Initial load: landing backfill {backfill_id} ({client.url}/runs/b/{backfill_id}?tab=runs)")
 
-            days = set(client.partition_keys(LANDED_ASSET))
-            days = {d for d in days if plan.land[0] <= d <= plan.land[1]}
+            first, last = plan.land
+            days = {d for d in client.partitions(LANDED_ASSET)[0] if first <= d <= last}
 
             def poll_backfill() -> tuple[str, bool]:
                 state = client.backfill(backfill_id)
@@ -130,9 +127,9 @@ def run_initial_load(client: WebserverClient, *, timeout_s: float, poll_s: float
                     return state.status, True
                 # The daemon marks a backfill complete on its next pass, up to 30 s after its
                 # last run; once that run succeeded and every day is loaded, move on.
-                runs_done = state.runs and set(state.runs) <= {"SUCCESS"}
-                loaded = runs_done and all(days <= client.materialized_partitions(a) for a in (LANDED_ASSET, LOADED_ASSET))
-                return ("LANDED" if loaded else state.status), bool(loaded)
+                runs_done = bool(state.runs) and set(state.runs) <= {"SUCCESS"}
+                loaded = runs_done and all(days <= client.partitions(a)[1] for a in (LANDED_ASSET, LOADED_ASSET))
+                return ("LANDED" if loaded else state.status), loaded
 
             status = _wait(poll_backfill, progress, "land", timeout_s, poll_s)
             landed = client.backfill(backfill_id)

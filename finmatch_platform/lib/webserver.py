@@ -46,7 +46,6 @@ class AssetNode:
 class AssetState:
     path: AssetPath
     materialized_at: float | None  # epoch seconds of the latest materialization
-    run_id: str | None
     in_progress: bool
 
 
@@ -72,8 +71,6 @@ class RunState:
     job: str
     status: str
     tags: Mapping[str, str]
-    started_at: float | None
-    ended_at: float | None
 
 
 def _run_state(r: Mapping[str, Any]) -> RunState:
@@ -82,8 +79,6 @@ def _run_state(r: Mapping[str, Any]) -> RunState:
         job=r["jobName"],
         status=r["status"],
         tags={t["key"]: t["value"] for t in r["tags"]},
-        started_at=r.get("startTime"),
-        ended_at=r.get("endTime"),
     )
 
 
@@ -110,7 +105,7 @@ class WebserverClient:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise WebserverError(f"GraphQL HTTP {exc.code}: {exc.read()[:500]!r}") from None
-        except (OSError, urllib.error.URLError) as exc:
+        except OSError as exc:  # refused, reset, timed out (URLError is one)
             raise WebserverError(f"the webserver at {self.url} is not answering: {exc}") from None
         if payload.get("errors"):
             raise WebserverError("; ".join(e.get("message", str(e)) for e in payload["errors"]))
@@ -120,7 +115,7 @@ class WebserverClient:
         try:
             with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as response:
                 return response.status == 200
-        except (OSError, urllib.error.URLError):
+        except OSError:
             return False
 
     def wait_until_loaded(self, timeout_s: float = 180.0, poll_s: float = 1.0) -> None:
@@ -167,18 +162,13 @@ class WebserverClient:
                 AssetState(
                     path=tuple(info["assetKey"]["path"]),
                     materialized_at=float(stamp) / 1000.0 if stamp else None,  # GraphQL gives ms
-                    run_id=latest.get("runId"),
                     in_progress=bool(info["inProgressRunIds"] or info["unstartedRunIds"]),
                 )
             )
         return states
 
-    def partition_keys(self, path: AssetPath) -> list[str]:
-        node = self.query(_PARTITIONS, {"key": _key_input(path)})["assetNodeOrError"]
-        return list(node.get("partitionKeys") or [])
-
-    def materialized_partitions(self, path: AssetPath) -> set[str]:
-        """Partition keys of ``path`` with a materialization (time-partitioned assets)."""
+    def partitions(self, path: AssetPath) -> tuple[list[str], set[str]]:
+        """Every partition key of a time-partitioned asset, and those with a materialization."""
         node = self.query(_PARTITIONS, {"key": _key_input(path)})["assetNodeOrError"]
         keys = list(node.get("partitionKeys") or [])
         index = {k: i for i, k in enumerate(keys)}
@@ -186,7 +176,7 @@ class WebserverClient:
         for status_range in (node.get("assetPartitionStatuses") or {}).get("ranges", []):
             if status_range["status"] == "MATERIALIZED":
                 done.update(keys[index[status_range["startKey"]] : index[status_range["endKey"]] + 1])
-        return done
+        return keys, done
 
     # -- backfills and runs ----------------------------------------------------------------
 
@@ -228,15 +218,14 @@ class WebserverClient:
         error = (data.get("error") or {}).get("message")
         return BackfillState(id=backfill_id, status=data["status"], runs=runs, error=error)
 
-    def launch_job(self, job: str, *, location: str, repository: str = "__repository__",
-                   tags: Mapping[str, str] | None = None, asset_selection: Iterable[AssetPath] | None = None) -> str:
-        """Launch a run of ``job`` (``__ASSET_JOB`` with an asset selection is the UI's Materialize)."""
+    def launch_job(
+        self, job: str, *, location: str, repository: str = "__repository__", tags: Mapping[str, str] | None = None
+    ) -> str:
+        """Launch a run of ``job``, as the Launchpad does (a day range goes in the range tags)."""
         params: dict[str, Any] = {
             "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
         }
-        if asset_selection is not None:
-            params["selector"]["assetSelection"] = [_key_input(p) for p in asset_selection]
         result = self.query(_LAUNCH_RUN, {"params": params})["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
             raise WebserverError(f"run not launched ({result['__typename']}): {result.get('message', '')}")
@@ -286,7 +275,7 @@ query { assetNodes { assetKey { path } groupName isPartitioned isMaterializable 
 
 _LATEST = """
 query Latest($keys: [AssetKeyInput!]!) { assetsLatestInfo(assetKeys: $keys) {
-  assetKey { path } latestMaterialization { timestamp runId } unstartedRunIds inProgressRunIds } }
+  assetKey { path } latestMaterialization { timestamp } unstartedRunIds inProgressRunIds } }
 """
 
 _PARTITIONS = """
@@ -316,12 +305,12 @@ mutation Run($params: ExecutionParams!) { launchRun(executionParams: $params) { 
 
 _RUNS = """
 query Runs($limit: Int) { runsOrError(limit: $limit) { __typename ... on Runs { results {
-  runId jobName status startTime endTime tags { key value } } } } }
+  runId jobName status tags { key value } } } } }
 """
 
 _RUN = """
 query Run($id: ID!) { runOrError(runId: $id) { __typename
-  ... on Run { runId jobName status startTime endTime tags { key value } }
+  ... on Run { runId jobName status tags { key value } }
   ... on RunNotFoundError { message } ... on PythonError { message } } }
 """
 
