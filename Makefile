@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cksum setup.py | cut -d' ' -f1)
 
 bootstrap: $(STAMP)
 
-$(STAMP): setup.py
+# The C extension is rebuilt when its source changes.
+$(STAMP): setup.py finmatch_platform/lib/_hmac_sha256.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -1,4 +1,4 @@
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 setup(
     name="finmatch_platform",
@@ -38,6 +38,9 @@ setup(
         ],
         "bench": ["dlt[duckdb,parquet]>=1.0"],
     },
+    # HMAC-SHA256 for the masking UDF (lib/masking.py): C with the CPU's SHA extensions, no
+    # library beyond Python's headers and the system compiler.
+    ext_modules=[Extension("finmatch_platform.lib._hmac_sha256", ["finmatch_platform/lib/_hmac_sha256.c"])],
     entry_points={
         "console_scripts": ["finmatch-api=finmatch_platform.api.server:main"],
     },

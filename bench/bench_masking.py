@@ -146,6 +146,7 @@ def main() -> int:
         [(c, t) for c, t in masking.table_columns(conn, "raw.customers") if c in tagged],
         key,
         dictionary_columns=dictionary,
+        native=masking.register_hmac_function(conn),
     )
 
     def _tagged_only() -> None:
@@ -200,6 +201,7 @@ def main() -> int:
         "a load near the CPU count at start means other processes shared the machine (wall times inflated)"
     )
     print(
+        f"HMAC engine: {stats.hmac_engine}; "
         f"tagged columns masked: {len(stats.operators)}; tokenised through a dictionary: "
         f"{', '.join(stats.dictionary_columns) or '-'}; format failures in the profile: "
         f"{profile.format_failures() or 'none'}"

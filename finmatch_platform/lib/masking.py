@@ -13,8 +13,12 @@ loads and validates it, and builds:
 
 HMAC-SHA256 in SQL: DuckDB has ``sha256`` over BLOBs but no keyed hash, so the standard
 construction ``H((K ^ opad) || H((K ^ ipad) || m))`` is spelled out with the two key blocks
-bound as statement parameters (never written into the SQL text). ``token()`` is the Python
-reference the tests compare against.
+bound as statement parameters (never written into the SQL text). The bulk builds call the same
+HMAC as a vectorised DuckDB function instead (``finmatch_hmac_sha256``, registered per
+connection by ``register_hmac_function``): C over each Arrow vector of values, with the CPU's SHA
+extensions, about five times less CPU than four software-SHA blocks a value in SQL. Same key
+blocks, same bytes in, same tokens out. ``token()`` is the Python reference the tests compare
+both against.
 """
 
 from __future__ import annotations
@@ -30,9 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from finmatch_platform.lib.quarantine import QUARANTINE_TABLE
+
+try:  # built by `pip install -e .` (setup.py); without it tokens are computed in plain SQL
+    from finmatch_platform.lib import _hmac_sha256
+except ImportError:  # pragma: no cover - a machine without a C compiler
+    _hmac_sha256 = None
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[1] / "masking_policy.yaml"
 KEY_ENV_VAR = "FINMATCH_MASKING_KEY"
@@ -61,6 +73,7 @@ _TS_TZ_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 _IPAD_PARAM = "finmatch_hmac_ipad"
 _OPAD_PARAM = "finmatch_hmac_opad"
 _BLOCK_BYTES = 64
+HMAC_FUNCTION = "finmatch_hmac_sha256"
 # Unicode category Zs: what DuckDB's trim() removes.
 _SPACE_SEPARATORS = " \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 
@@ -453,9 +466,55 @@ def _hashable_text(expr: str, dtype: str, normalize: str) -> str:
     return f"lower(trim({text}))" if normalize == "lower_trim" else text
 
 
-def _hmac_of_text(text_expr: str, policy: Policy) -> str:
-    inner = f"unhex(sha256(${_IPAD_PARAM} || encode({text_expr})))"
-    return f"({_literal(policy.token_prefix)} || left(sha256(${_OPAD_PARAM} || {inner}), {policy.token_hex_chars}))"
+def _hmac_of_text(text_expr: str, policy: Policy, native: bool = False) -> str:
+    """The token of ``text_expr``: in plain SQL, or (``native``) through ``finmatch_hmac_sha256``,
+    which the connection must have registered (``register_hmac_function``)."""
+    if native:
+        digest = f"{HMAC_FUNCTION}(${_IPAD_PARAM}, ${_OPAD_PARAM}, {text_expr})"
+    else:
+        digest = f"sha256(${_OPAD_PARAM} || unhex(sha256(${_IPAD_PARAM} || encode({text_expr}))))"
+    return f"({_literal(policy.token_prefix)} || left({digest}, {policy.token_hex_chars}))"
+
+
+def _hmac_vector(ipad: pa.ChunkedArray, opad: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
+    """The body of ``finmatch_hmac_sha256``: one call per DuckDB vector, the hashing in C."""
+    text = values.combine_chunks()
+    if text.type != pa.string():
+        text = text.cast(pa.string())
+    n = len(text)
+    if n == 0:
+        return pa.array([], pa.string())
+    _, offsets, data = text.buffers()
+    # The key blocks are statement parameters: every row of a vector carries the same two.
+    digests = _hmac_sha256.hex(ipad[0].as_py(), opad[0].as_py(), offsets, data or b"", text.offset, n)
+    out = pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(np.arange(0, 64 * (n + 1), 64, dtype=np.int32)), pa.py_buffer(digests)]
+    )
+    return pc.if_else(text.is_valid(), out, pa.scalar(None, pa.string())) if text.null_count else out
+
+
+def hmac_engine() -> str:
+    """Which HMAC the bulk builds use: "sha-ni" or "portable" (the C function), else "sql"."""
+    return "sql" if _hmac_sha256 is None else str(_hmac_sha256.IMPLEMENTATION)
+
+
+def register_hmac_function(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Make ``finmatch_hmac_sha256(ipad, opad, text)`` (hex HMAC-SHA256) callable on ``conn``.
+
+    False when the C extension is not built (the SQL spelling is used then). The function holds
+    no key: the key blocks come in as statement parameters, like the SQL spelling's.
+    """
+    if _hmac_sha256 is None:
+        return False
+    try:
+        conn.create_function(
+            HMAC_FUNCTION, _hmac_vector, ["BLOB", "BLOB", "VARCHAR"], "VARCHAR",
+            type="arrow", null_handling="special", side_effects=False,
+        )
+    except duckdb.NotImplementedException as exc:  # registered on this connection already
+        if "already" not in str(exc).lower():
+            raise
+    return True
 
 
 def _partial_sql(expr: str, style: str) -> str:
@@ -534,6 +593,7 @@ def masked_select_sql(
     key: str | bytes | None = None,
     source: str | None = None,
     dictionary_columns: Collection[str] = (),
+    native: bool = False,
 ) -> MaskedSelect:
     """``select <masked columns> from <source>`` for one role, row by row (no dedupe, no filter).
 
@@ -541,7 +601,8 @@ def masked_select_sql(
     list are dropped (or passed, per the table's ``unknown_columns``). ``source`` defaults to the
     table's source and may be any relation (``(select ...)``). The key is needed only when the
     role tokenises something. ``dictionary_columns`` are tokenised once per distinct value and
-    joined back (same tokens, faster for repetitive columns).
+    joined back (same tokens, faster for repetitive columns). ``native`` uses the C HMAC function,
+    which the connection that runs the SQL must have registered (``register_hmac_function``).
     """
     table_policy = policy.table(table)
     role_obj = policy.role(role)
@@ -554,7 +615,7 @@ def masked_select_sql(
         if tag is not None:
             operators[name] = operator
         outputs.append(_Output(name, name, operator, tag))
-    exprs, ctes, joins, _ = _select_with_tokens(policy, outputs, dict(pairs), dictionary_columns, "_src")
+    exprs, ctes, joins, _ = _select_with_tokens(policy, outputs, dict(pairs), dictionary_columns, "_src", native)
     relation = source or quote_table(table_policy.source)
     sql = (
         f"with {', '.join([f'_src as (select * from {relation})', *ctes])} "
@@ -588,6 +649,7 @@ class MaskingStats:
     dictionary_columns: tuple[str, ...]
     key_id: str
     seconds: float
+    hmac_engine: str = "sql"  # how tokens were computed: "sql", or the C function's "sha-ni"/"portable"
 
     def as_metadata(self) -> dict[str, object]:
         return {
@@ -602,6 +664,7 @@ class MaskingStats:
             "variant_columns": ", ".join(self.variant_columns) or "-",
             "dropped_columns": ", ".join(self.dropped_columns) or "-",
             "key_id": self.key_id,
+            "hmac_engine": self.hmac_engine,
             "seconds": round(self.seconds, 3),
         }
 
@@ -744,11 +807,13 @@ def _select_with_tokens(
     types: Mapping[str, str],
     dictionary: Collection[str],
     source_sql: str,
+    native: bool = False,
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """Select expressions over ``_src s``, dictionary CTEs and their joins, and column definitions.
 
     Dictionaries take the distinct values of the whole source (older versions included): a
-    superset is harmless and spares recomputing the row selection per dictionary.
+    superset is harmless and spares recomputing the row selection per dictionary. ``native``
+    tokenises through ``finmatch_hmac_sha256`` (registered on the connection that runs the SQL).
     """
     exprs: list[str] = []
     ctes: list[str] = []
@@ -771,12 +836,13 @@ def _select_with_tokens(
                 dict_alias[out.column] = alias
                 text = _hashable_text(quote_ident(out.column), dtype, out.tag.normalize)
                 ctes.append(
-                    f"{alias} as (select v, {_hmac_of_text('v', policy)} as t "
+                    f"{alias} as (select v, {_hmac_of_text('v', policy, native)} as t "
                     f"from (select distinct {text} as v from {source_sql}) where v is not null)"
                 )
                 joins.append(f"left join {alias} on {alias}.v = {_hashable_text(col, dtype, out.tag.normalize)}")
             token_expr = f"{alias}.t"
         elif out.operator == "hmac":
+            token_expr = _hmac_of_text(_hashable_text(col, dtype, out.tag.normalize), policy, native)
             # Near-unique random tokens: DuckDB's string compression finds nothing in them and
             # analysing them costs about a quarter of a second per million values.
             column_def += " using compression uncompressed"
@@ -858,6 +924,7 @@ def build_masked_table(
     if not variants:
         variant_outputs = []
 
+    native = register_hmac_function(conn)
     hmac_columns = sorted({o.column for o in (*outputs, *variant_outputs) if o.operator == "hmac"})
     probe = _probe(conn, table_policy, source, hmac_columns)
     quarantined = exclude_quarantined and _quarantined_versions(conn, source) > 0
@@ -881,7 +948,7 @@ def build_masked_table(
         params = blocks.params()
         for rel, outs in jobs:
             exprs, dict_ctes, joins, columns = _select_with_tokens(
-                policy, outs, types, probe.dictionary, quote_table(source)
+                policy, outs, types, probe.dictionary, quote_table(source), native
             )
             sql = f"with {', '.join([src_cte, *dict_ctes])} select {', '.join(exprs)} from _src s {' '.join(joins)}"
             _write_table(conn, rel, columns, sql, params if f"${_IPAD_PARAM}" in sql else None)
@@ -904,6 +971,7 @@ def build_masked_table(
         dictionary_columns=tuple(sorted(probe.dictionary)),
         key_id=key_id(key),
         seconds=time.perf_counter() - started,
+        hmac_engine=hmac_engine() if native else "sql",
     )
 
 
