@@ -502,7 +502,8 @@ def register_hmac_function(conn: duckdb.DuckDBPyConnection) -> bool:
     """Make ``finmatch_hmac_sha256(ipad, opad, text)`` (hex HMAC-SHA256) callable on ``conn``.
 
     False when the C extension is not built (the SQL spelling is used then). The function holds
-    no key: the key blocks come in as statement parameters, like the SQL spelling's.
+    no key: the key blocks come in as statement parameters, like the SQL spelling's. They must be
+    constants: each vector is hashed with the key blocks of its first row.
     """
     if _hmac_sha256 is None:
         return False
