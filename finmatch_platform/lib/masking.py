@@ -972,7 +972,7 @@ def build_masked_table(
         dictionary_columns=tuple(sorted(probe.dictionary)),
         key_id=key_id(key),
         seconds=time.perf_counter() - started,
-        hmac_engine=hmac_engine() if native else "sql",
+        hmac_engine=hmac_engine(),
     )
 
 
