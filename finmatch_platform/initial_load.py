@@ -94,7 +94,10 @@ def _plan(client: WebserverClient, nodes: list[AssetNode]) -> LoadPlan:
     labels = {n.path: n.label for n in nodes}
     all_days, landed = client.partitions(LANDED_ASSET)
     return plan_load(
-        all_days, landed, client.partitions(BUILT_ASSET)[1], [labels[s.path] for s in states if s.materialized_at is None]
+        all_days,
+        landed,
+        client.partitions(BUILT_ASSET)[1],
+        [labels[s.path] for s in states if s.materialized_at is None],
     )
 
 

@@ -39,9 +39,7 @@ RAW_FPR = dg.AssetKey(["raw", "fpr_records"])
 _FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
 
 
-def _gate_result(
-    context: dg.AssetExecutionContext, outcome: GateOutcome, target: str
-) -> dg.MaterializeResult:
+def _gate_result(context: dg.AssetExecutionContext, outcome: GateOutcome, target: str) -> dg.MaterializeResult:
     for failure in outcome.blocking_failures:
         context.log.warning(
             f"{failure.rule}: {failure.failed_rows} row(s) quarantined (keys {', '.join(failure.sample_keys)})"
@@ -146,7 +144,9 @@ def customer_profile(
             **profile.as_metadata(),
             "profile": dg.MetadataValue.md(profile.to_markdown()),
             "drift_findings": len(findings),
-            "drift": dg.MetadataValue.md(findings_markdown(findings) if findings else "No drift since the previous profile."),
+            "drift": dg.MetadataValue.md(
+                findings_markdown(findings) if findings else "No drift since the previous profile."
+            ),
             "compared_with": previous.profiled_at.isoformat() if previous and previous.profiled_at else "-",
         }
     )

@@ -97,9 +97,7 @@ class FinmatchDbtTranslator(DagsterDbtTranslator):
         # daily facts: their latest day); backfills of older days are launched by hand.
         return dg.AutomationCondition.eager()
 
-    def get_asset_spec(
-        self, manifest: Mapping[str, Any], unique_id: str, project: Any
-    ) -> dg.AssetSpec:
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props.get("resource_type") not in ("model", "seed"):

@@ -5,7 +5,6 @@ to these assets without translator code. The FPR feed is absent here: it reaches
 ``raw.fpr_records`` through the API and the extraction.
 """
 
-
 import dagster as dg
 
 from finmatch_platform.assets.synthetic import landing_key
@@ -54,8 +53,7 @@ def _raw_asset(entity: str) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             result = load_window(conn, synthetic_source.landing_root, entity, days)
         context.log.info(
-            f"raw.{entity}: loaded {result.rows_loaded} rows for {result.days} day(s), "
-            f"replaced {result.rows_replaced}"
+            f"raw.{entity}: loaded {result.rows_loaded} rows for {result.days} day(s), replaced {result.rows_replaced}"
         )
         # Counts only: raw tables may hold PII, which never goes into metadata.
         return dg.MaterializeResult(

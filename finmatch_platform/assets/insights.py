@@ -262,6 +262,9 @@ for _focus in FOCUS_AREAS.values():
     insight_report_assets.append(_asset)
     insight_report_checks.append(_build_grounded_check(_focus, _asset))
 
-overall_performance_report, optimization_opportunities_report, financial_impact_report, strategic_recommendations_report = (
-    insight_report_assets
-)
+(
+    overall_performance_report,
+    optimization_opportunities_report,
+    financial_impact_report,
+    strategic_recommendations_report,
+) = insight_report_assets

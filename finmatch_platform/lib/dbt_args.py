@@ -27,9 +27,7 @@ class DateWindow:
 
     def __post_init__(self) -> None:
         if self.max_date < self.min_date:
-            raise ValueError(
-                f"max_date {self.max_date.isoformat()} is before min_date {self.min_date.isoformat()}"
-            )
+            raise ValueError(f"max_date {self.max_date.isoformat()} is before min_date {self.min_date.isoformat()}")
 
     @property
     def days(self) -> int:

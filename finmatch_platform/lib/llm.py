@@ -200,7 +200,11 @@ class OpenAICompatibleProvider:
                 message = self._redact(_error_message(response.content))
                 described = f"HTTP {status}{': ' + message if message else ''}"
                 if status in (401, 403):
-                    fix = f"check the key in {s.api_key_env}" if s.api_key_env else "the endpoint needs a key: set api_key_env"
+                    fix = (
+                        f"check the key in {s.api_key_env}"
+                        if s.api_key_env
+                        else "the endpoint needs a key: set api_key_env"
+                    )
                     raise LlmAuthError(f"{self._where()} refused the API key ({described}): {fix}")
                 if status != 429 and not 500 <= status <= 599:
                     raise LlmRequestError(f"{self._where()} rejected the request ({described}); not retried")

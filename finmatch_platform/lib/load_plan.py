@@ -88,4 +88,3 @@ def progress_line(
     if running_groups:
         line += f" | now: {', '.join(running_groups)}"
     return line
-

@@ -509,8 +509,13 @@ def register_hmac_function(conn: duckdb.DuckDBPyConnection) -> bool:
         return False
     try:
         conn.create_function(
-            HMAC_FUNCTION, _hmac_vector, ["BLOB", "BLOB", "VARCHAR"], "VARCHAR",
-            type="arrow", null_handling="special", side_effects=False,
+            HMAC_FUNCTION,
+            _hmac_vector,
+            ["BLOB", "BLOB", "VARCHAR"],
+            "VARCHAR",
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
         )
     except duckdb.NotImplementedException as exc:  # registered on this connection already
         if "already" not in str(exc).lower():

@@ -50,16 +50,22 @@ class LlmEndpoint(dg.Config):
     """One OpenAI-compatible chat-completions endpoint (hosted API or local server)."""
 
     name: str = Field(description="What runs call this model (config `model: <name>`).")
-    base_url: str = Field(description="Base URL; requests go to <base_url>/chat/completions, e.g. https://api.openai.com/v1.")
+    base_url: str = Field(
+        description="Base URL; requests go to <base_url>/chat/completions, e.g. https://api.openai.com/v1."
+    )
     model: str = Field(description="The model name sent in each request.")
     api_key_env: str = Field(
         default=DEFAULT_API_KEY_ENV,
         description="Name of the environment variable holding the API key (never the key itself); empty: no key.",
     )
     timeout_s: float = Field(default=120.0, gt=0, le=3600, description="Read timeout of one attempt, seconds.")
-    max_retries: int = Field(default=2, ge=0, le=10, description="Retries after the first attempt (timeouts, 429, 5xx).")
+    max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries after the first attempt (timeouts, 429, 5xx)."
+    )
     retry_budget_s: float = Field(default=600.0, gt=0, le=7200, description="Wall time all attempts may take, seconds.")
-    retry_base_delay_s: float = Field(default=1.0, ge=0, le=60, description="First backoff step, seconds (jittered, doubling).")
+    retry_base_delay_s: float = Field(
+        default=1.0, ge=0, le=60, description="First backoff step, seconds (jittered, doubling)."
+    )
     temperature: float = Field(default=0.2, ge=0, le=2)
     max_tokens: int = Field(default=2000, ge=64, le=32000)
 
@@ -179,5 +185,7 @@ def build_llm_resource(settings: Settings | None = None, environ: Mapping[str, s
     default = _env(env, "FINMATCH_LLM_DEFAULT_MODEL") or OFFLINE
     known = [OFFLINE, *(e.name for e in endpoints)]
     if default not in known:
-        raise SettingsError(f"FINMATCH_LLM_DEFAULT_MODEL={default!r} is not a configured model; configured: {', '.join(known)}")
+        raise SettingsError(
+            f"FINMATCH_LLM_DEFAULT_MODEL={default!r} is not a configured model; configured: {', '.join(known)}"
+        )
     return LlmResource(default_model=default, endpoints=endpoints, data_dir=str(settings.data_dir))

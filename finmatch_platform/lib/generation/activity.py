@@ -328,7 +328,10 @@ def _active_spans(lat: Latents, rows: slice = slice(None)) -> tuple[np.ndarray, 
 def _per_customer(config: GenerationConfig, blocks: int) -> _PerCustomer:
     lat = _population_of_blocks(config, blocks)
     n = len(lat)
-    kinds = {f.name: np.float64 if f.name in ("login_rate", "fraud_weight") else np.int32 for f in dataclasses.fields(_PerCustomer)}
+    kinds = {
+        f.name: np.float64 if f.name in ("login_rate", "fraud_weight") else np.int32
+        for f in dataclasses.fields(_PerCustomer)
+    }
     out = _PerCustomer(**{name: arrow_empty(n, kind) for name, kind in kinds.items()})
     for piece in _slices(n, MASK_SLICE):  # in cache-sized slices, straight into Arrow's pool
         out.spend_k[piece] = _spend_k(config, lat.spend_rate[piece])
@@ -390,7 +393,16 @@ def _reasons(lat: Latents, rows: np.ndarray, age: np.ndarray, u: np.ndarray) -> 
     student_young = 2 * (lat.occupation[rows] == ref.STUDENT).view(np.uint8) + (age < 25).view(np.uint8)
     exam = _EXAM_BY_STUDENT_YOUNG[student_young.astype(np.intp)]
     fuel = _by_flag(_FUEL_BY_MINOR, minor)
-    weights = [w[ref.R_FOOD], travel, w[ref.R_ECOM], exam, w[ref.R_UTILITIES], fuel, w[ref.R_ENTERTAINMENT], w[ref.R_HEALTH]]
+    weights = [
+        w[ref.R_FOOD],
+        travel,
+        w[ref.R_ECOM],
+        exam,
+        w[ref.R_UTILITIES],
+        fuel,
+        w[ref.R_ENTERTAINMENT],
+        w[ref.R_HEALTH],
+    ]
     thresholds = [weights[0]]
     for weight in weights[1:-1]:
         thresholds.append(thresholds[-1] + weight)
@@ -657,7 +669,9 @@ def logins_table(config: GenerationConfig, day: dt.date) -> pa.Table:
     senior = arrow_empty(active.size, np.bool_)
     for piece in _slices(active.size, MASK_SLICE):
         age = (epoch - lat.dob_epoch[active[piece]]) / 365.25
-        np.multiply(per.login_rate[active[piece]], _by_flag(_LOGIN_FACTOR_BY_MINOR, age < ref.ADULT_AGE), out=lam[piece])
+        np.multiply(
+            per.login_rate[active[piece]], _by_flag(_LOGIN_FACTOR_BY_MINOR, age < ref.ADULT_AGE), out=lam[piece]
+        )
         np.greater_equal(age, ref.SENIOR_AGE, out=senior[piece])
     count = rng.poisson(lam)
     loggers = np.nonzero(count > 0)[0]

@@ -255,11 +255,25 @@ _OCCUPATION_BY_SEX_AGE = _LookupTable(
 )
 # Branch, Partner, Online by age group.
 _CHANNEL_BY_AGE = _LookupTable(
-    [[0.70, 0.10, 0.20], [0.20, 0.15, 0.65], [0.25, 0.15, 0.60], [0.40, 0.20, 0.40], [0.55, 0.20, 0.25], [0.75, 0.15, 0.10]],
+    [
+        [0.70, 0.10, 0.20],
+        [0.20, 0.15, 0.65],
+        [0.25, 0.15, 0.60],
+        [0.40, 0.20, 0.40],
+        [0.55, 0.20, 0.25],
+        [0.75, 0.15, 0.10],
+    ],
 )
 # Android, iOS, Web by age group.
 _DEVICE_BY_AGE = _LookupTable(
-    [[0.75, 0.20, 0.05], [0.70, 0.27, 0.03], [0.66, 0.28, 0.06], [0.64, 0.24, 0.12], [0.62, 0.16, 0.22], [0.55, 0.10, 0.35]],
+    [
+        [0.75, 0.20, 0.05],
+        [0.70, 0.27, 0.03],
+        [0.66, 0.28, 0.06],
+        [0.64, 0.24, 0.12],
+        [0.62, 0.16, 0.22],
+        [0.55, 0.10, 0.35],
+    ],
 )
 # Privilege (Regular, Silver, Gold, Platinum) by affluence (Mass .. HNI).
 _PRIVILEGE_BY_AFFLUENCE = _LookupTable(
@@ -274,7 +288,10 @@ _SAVINGS_MEDIAN_BY_AFFLUENCE = np.array([12_000.0, 60_000.0, 250_000.0, 1_500_00
 # Categorical draws over many categories: a 65,536-bin lookup table instead of a binary search.
 CITY_LOOKUP_BINS = 1 << 16
 _CITY_CDF_BY_COUNTRY = [
-    (np.nonzero(ref.CITY_COUNTRY == c)[0], np.cumsum([ref.CITIES[i].weight for i in np.nonzero(ref.CITY_COUNTRY == c)[0]]))
+    (
+        np.nonzero(ref.CITY_COUNTRY == c)[0],
+        np.cumsum([ref.CITIES[i].weight for i in np.nonzero(ref.CITY_COUNTRY == c)[0]]),
+    )
     for c in range(len(ref.COUNTRIES))
 ]
 
@@ -406,7 +423,11 @@ def _draw_mobile(u: _Uniforms | _KeyedUniforms, country: np.ndarray) -> np.ndarr
     if abroad.size:  # a few percent: format them on the subset only
         c, lead_a, rest7 = country[abroad], lead[abroad], rest[abroad] % 10_000_000
         uae = np.array([50, 52, 54, 55, 56, 58])[(lead_a * 6).astype(np.int64)] * 10_000_000 + rest7
-        us = np.array([201, 212, 646, 408, 713, 312, 732, 917])[(lead_a * 8).astype(np.int64)] * 10_000_000 + 2_000_000 + rest7 % 8_000_000
+        us = (
+            np.array([201, 212, 646, 408, 713, 312, 732, 917])[(lead_a * 8).astype(np.int64)] * 10_000_000
+            + 2_000_000
+            + rest7 % 8_000_000
+        )
         sg = (8 + (lead_a * 2).astype(np.int64)) * 10_000_000 + rest7
         out[abroad] = np.select([c == ref.UAE, c == ref.UK, c == ref.USA], [uae, 7_000_000_000 + rest[abroad], us], sg)
     return out
@@ -461,7 +482,9 @@ def _draw_sub_block(
     # Where: Non Residents are adults living abroad.
     nr = (~minor) & (u() < ref.NON_RESIDENT_SHARE)
     country = np.where(nr, choose(u(), np.cumsum(ref.NON_RESIDENT_COUNTRY_WEIGHTS)), ref.INDIA).astype(np.int8)
-    nationality = np.where((country >= ref.UK) & (u() < ref.FOREIGN_NATIONALITY_SHARE), country, ref.INDIA).astype(np.int8)
+    nationality = np.where((country >= ref.UK) & (u() < ref.FOREIGN_NATIONALITY_SHARE), country, ref.INDIA).astype(
+        np.int8
+    )
     city, segment, street, house, locality, postcode_num = _draw_address(u, pools, country, n)
     mobile = _draw_mobile(u, country)
 
@@ -469,7 +492,9 @@ def _draw_sub_block(
     marital = _MARITAL_BY_AGE.draw(u(), group)
     occupation = _OCCUPATION_BY_SEX_AGE.draw(u(), group + 6 * gender)
     uc = u()
-    customer_type = np.where(occupation == ref.BUSINESS, np.where(uc < 0.4, 2, np.where(uc < 0.55, 1, 0)), 0).astype(np.int8)
+    customer_type = np.where(occupation == ref.BUSINESS, np.where(uc < 0.4, 2, np.where(uc < 0.55, 1, 0)), 0).astype(
+        np.int8
+    )
     channel = _CHANNEL_BY_AGE.draw(u(), group)
     device_type = _DEVICE_BY_AGE.draw(u(), group)
 
@@ -491,7 +516,9 @@ def _draw_sub_block(
     # When: created day, go-live status, bureau cadence, first version day.
     u_tenure = u()
     if opening:
-        tenure = np.minimum(np.floor(-np.log1p(-u_tenure.astype(np.float64)) * OPENING_MEAN_TENURE_DAYS) + 1, OPENING_MAX_TENURE_DAYS)
+        tenure = np.minimum(
+            np.floor(-np.log1p(-u_tenure.astype(np.float64)) * OPENING_MEAN_TENURE_DAYS) + 1, OPENING_MAX_TENURE_DAYS
+        )
         # 18 years never exceed 6575 days: a day more guarantees the customer joined as an adult.
         earliest = np.where(minor, dob + 30, dob + 6576)
         created = np.minimum(np.maximum(start - tenure, earliest), start - 1).astype(np.int32)
@@ -518,7 +545,9 @@ def _draw_sub_block(
         first_version = np.maximum(np.maximum(created, last_check), status0_epoch).astype(np.int32)
     else:
         first_version = created.copy()
-    first_version_sec = np.where(first_version == created, created_sec, OFFICE_OPEN_S + u() * OFFICE_HOURS_S).astype(np.int32)
+    first_version_sec = np.where(first_version == created, created_sec, OFFICE_OPEN_S + u() * OFFICE_HOURS_S).astype(
+        np.int32
+    )
     # A senior at the go-live must already be one on an earlier first version: move the birthday back.
     rows = np.nonzero(senior)[0]
     rows = rows[age_years(dob[rows], first_version[rows]) < ref.SENIOR_AGE]
@@ -529,7 +558,11 @@ def _draw_sub_block(
     base = np.maximum(first_version, start if opening else created).astype(np.int32)
     status_after = np.where(status0 == ref.DORMANT, ref.ACTIVE, ref.DORMANT).astype(np.int8)
     status_after[senior & (u() < 0.15) & (status0 == ref.ACTIVE)] = ref.DECEASED
-    status_hazard = rate * UPDATE_SHARES["status"] * np.where(status0 == ref.DORMANT, np.exp(0.5 * engagement), np.exp(-1.0 * engagement))
+    status_hazard = (
+        rate
+        * UPDATE_SHARES["status"]
+        * np.where(status0 == ref.DORMANT, np.exp(0.5 * engagement), np.exp(-1.0 * engagement))
+    )
     status_event = _event_day(u(), base, status_hazard)
     # Marriages only happen to Single adults (a third of the book): scale so the overall share holds.
     marital_event = _event_day(u(), base, rate * UPDATE_SHARES["marital"] / 0.3)
@@ -668,7 +701,9 @@ def _other_product(
     stage = np.where(
         minor, 0, np.where(age < 30, np.where(occupation == ref.STUDENT, 1, 2), 3 + (age >= 45) + (age >= 60))
     )
-    pick = _OTHER_PRODUCTS.ravel()[stage * _OTHER_PRODUCTS.shape[1] + (u() * _OTHER_PRODUCT_COUNTS[stage]).astype(np.int64)]
+    pick = _OTHER_PRODUCTS.ravel()[
+        stage * _OTHER_PRODUCTS.shape[1] + (u() * _OTHER_PRODUCT_COUNTS[stage]).astype(np.int64)
+    ]
     owns = u() < np.where(minor, 0.2, sigmoid(0.1 + 0.5 * health + 0.3 * affluence))
     return np.where(owns, pick, -1).astype(np.int8)
 
@@ -718,7 +753,9 @@ def generate_customers(config: GenerationConfig, n: int, first_id: int = 1) -> p
     start day. Rows are a pure function of (config, n, first_id).
     """
     if n < 0 or first_id < 1 or first_id + n - 1 > MAX_CUSTOMER_ID:
-        raise ConfigError(f"n must be >= 0 and first_id >= 1 with ids up to {MAX_CUSTOMER_ID}, got n={n}, first_id={first_id}")
+        raise ConfigError(
+            f"n must be >= 0 and first_id >= 1 with ids up to {MAX_CUSTOMER_ID}, got n={n}, first_id={first_id}"
+        )
     if first_id == 1 and n == config.customers:
         lat = opening_latents(config)
     else:
@@ -815,7 +852,13 @@ def _city_postcodes(city: ref.City) -> list[str]:
     if city.country == ref.INDIA:  # 6-digit PIN with the city's 3-digit prefix
         return [f"{city.postcode_key}{s:03d}" for s in range(1, 1000)]
     if city.country == ref.UK:  # "E14 3AB"
-        return [f"{o} {d}{a}{b}" for o in city.postcode_key.split("|") for d in range(1, 10) for a in _UK_LETTERS for b in _UK_LETTERS]
+        return [
+            f"{o} {d}{a}{b}"
+            for o in city.postcode_key.split("|")
+            for d in range(1, 10)
+            for a in _UK_LETTERS
+            for b in _UK_LETTERS
+        ]
     if city.country == ref.USA:  # 5-digit ZIP with the city's prefix
         return [f"{city.postcode_key}{s:02d}" for s in range(1, 100)]
     if city.country == ref.SINGAPORE:  # 6 digits, districts 01-82
@@ -953,10 +996,16 @@ def render_accounts(lat: Latents) -> pa.Table:
     is_card, is_other = slot == SLOT_CARD, slot == SLOT_OTHER
     product = np.where(is_card, lat.card_product[rows], np.where(is_other, lat.other_product[rows], -1))
     account_type = np.where(
-        slot == SLOT_SAVINGS, lat.savings_type[rows], ref.ACCOUNT_TYPE_OF_PRODUCT_TYPE[ref.PRODUCT_TYPE[np.maximum(product, 0)]]
+        slot == SLOT_SAVINGS,
+        lat.savings_type[rows],
+        ref.ACCOUNT_TYPE_OF_PRODUCT_TYPE[ref.PRODUCT_TYPE[np.maximum(product, 0)]],
     )
-    open_epoch = np.where(is_card, lat.card_open_epoch[rows], np.where(is_other, lat.other_open_epoch[rows], lat.created_epoch[rows]))
-    balance = np.where(is_card, lat.card_balance[rows], np.where(is_other, lat.other_balance[rows], lat.savings_balance[rows]))
+    open_epoch = np.where(
+        is_card, lat.card_open_epoch[rows], np.where(is_other, lat.other_open_epoch[rows], lat.created_epoch[rows])
+    )
+    balance = np.where(
+        is_card, lat.card_balance[rows], np.where(is_other, lat.other_balance[rows], lat.savings_balance[rows])
+    )
     closed = lat.status0[rows] == ref.DECEASED
     n = rows.size
     columns = [
@@ -999,4 +1048,3 @@ def opening_credit_history(config: GenerationConfig, lat: Latents) -> pa.Table:
     step = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
     check = lat.created_epoch[rows] + (first_m[rows] + step) * cadence[rows]
     return render_credit_scores(config, lat, rows, check)
-

@@ -74,7 +74,9 @@ def shift_years(epoch: np.ndarray, years: int) -> np.ndarray:
 
 def timestamps(epoch: np.ndarray, seconds: np.ndarray) -> pa.Array:
     """UTC microsecond timestamps from epoch days and seconds within the day."""
-    micros = np.asarray(epoch, dtype=np.int64) * MICROS_PER_DAY + np.asarray(seconds, dtype=np.int64) * MICROS_PER_SECOND
+    micros = (
+        np.asarray(epoch, dtype=np.int64) * MICROS_PER_DAY + np.asarray(seconds, dtype=np.int64) * MICROS_PER_SECOND
+    )
     return pa.array(micros, type=TS)
 
 

@@ -144,9 +144,7 @@ def build_pools(seed: int) -> Pools:
         merchants.append(sorted(set(names)))
     # Defect variants live in the pools, so a defective row costs an index shift, not a string edit.
     first_all = first_male + first_female
-    long_names = [
-        " ".join(long_last[(i * 7 + j * 13) % len(long_last)] for j in range(5)) for i in range(LONG_NAMES)
-    ]
+    long_names = [" ".join(long_last[(i * 7 + j * 13) % len(long_last)] for j in range(5)) for i in range(LONG_NAMES)]
     houses = [
         [f"{prefix}{number}" for prefix in prefixes for number in range(1, top + 1)]
         for prefixes, top in zip(_HOUSE_PREFIXES, _HOUSE_MAX)

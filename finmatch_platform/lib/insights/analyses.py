@@ -841,7 +841,11 @@ def assess_recommendations(ctx: StepContext) -> str:
 
 def find_patterns(ctx: StepContext) -> str:
     found = []
-    for dimension, label in (("segment", "segment"), ("product_type", "product type"), ("lifecycle_stage", "lifecycle stage")):
+    for dimension, label in (
+        ("segment", "segment"),
+        ("product_type", "product type"),
+        ("lifecycle_stage", "lifecycle stage"),
+    ):
         extremes = _dimension_acceptance(ctx, dimension, label)
         if extremes:
             best, worst = extremes
@@ -1158,7 +1162,9 @@ def quantify_levers(ctx: StepContext) -> str:
     _funnel(ctx)
     _value_of_acceptance_point(ctx, kpis)
     _archetypes(ctx)
-    quantified = [key for _, _, key, _, _ in LEVERS if (f := ctx.evidence.find(key)) is not None and f.value is not None]
+    quantified = [
+        key for _, _, key, _, _ in LEVERS if (f := ctx.evidence.find(key)) is not None and f.value is not None
+    ]
     return f"{len(quantified)} of {len(LEVERS)} levers quantified"
 
 

@@ -78,7 +78,9 @@ class Chart:
     def __post_init__(self) -> None:
         for name, values in self.series:
             if len(values) != len(self.labels):
-                raise ValueError(f"chart {self.key}: series {name!r} has {len(values)} values for {len(self.labels)} labels")
+                raise ValueError(
+                    f"chart {self.key}: series {name!r} has {len(values)} values for {len(self.labels)} labels"
+                )
 
     def values(self) -> Iterator[float]:
         for _, values in self.series:

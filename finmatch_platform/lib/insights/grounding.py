@@ -69,7 +69,9 @@ _IGNORED_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("list_marker", re.compile(r"(?m)^\s*(?:#{1,6}\s*)?(?:[-*+]\s+)?\d{1,3}[.)](?=\s)")),
     (
         "step_number",
-        re.compile(r"\b(?:step|phase|priority|rank|tier|no\.|number|lever|option|section)\s*#?\d+(?:\s+of\s+\d+)?\b", re.I),
+        re.compile(
+            r"\b(?:step|phase|priority|rank|tier|no\.|number|lever|option|section)\s*#?\d+(?:\s+of\s+\d+)?\b", re.I
+        ),
     ),
     ("step_number", re.compile(r"#\d+\b")),
 )

@@ -63,7 +63,9 @@ def ensure_history_table(conn: duckdb.DuckDBPyConnection) -> None:
     }
     for name, kind in COLUMNS:
         if name not in existing:
-            conn.execute(f"alter table {HISTORY_TABLE} add column {name} {kind.replace(' primary key', '').replace(' not null', '')}")
+            conn.execute(
+                f"alter table {HISTORY_TABLE} add column {name} {kind.replace(' primary key', '').replace(' not null', '')}"
+            )
 
 
 def _json(value: Any) -> str:
@@ -130,9 +132,7 @@ def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
-def latest_report(
-    conn: duckdb.DuckDBPyConnection, focus_key: str, run_id: str | None = None
-) -> dict[str, Any] | None:
+def latest_report(conn: duckdb.DuckDBPyConnection, focus_key: str, run_id: str | None = None) -> dict[str, Any] | None:
     """The report of a run (when given and present), else the newest report of the focus area."""
     if run_id:
         rows = _rows(
@@ -142,14 +142,18 @@ def latest_report(
         )
         if rows:
             return rows[0]
-    rows = _rows(conn, f"select * from {HISTORY_TABLE} where focus_area = ? order by generated_at desc limit 1", [focus_key])
+    rows = _rows(
+        conn, f"select * from {HISTORY_TABLE} where focus_area = ? order by generated_at desc limit 1", [focus_key]
+    )
     return rows[0] if rows else None
 
 
 def report_history(conn: duckdb.DuckDBPyConnection, focus_key: str | None = None) -> list[dict[str, Any]]:
     where = "where focus_area = ?" if focus_key else ""
     return _rows(
-        conn, f"select * from {HISTORY_TABLE} {where} order by generated_at, report_id", [focus_key] if focus_key else []
+        conn,
+        f"select * from {HISTORY_TABLE} {where} order by generated_at, report_id",
+        [focus_key] if focus_key else [],
     )
 
 
@@ -203,4 +207,3 @@ def when(row: dict[str, Any] | None) -> str | None:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value) if value else None
-

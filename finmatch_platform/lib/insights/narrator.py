@@ -136,8 +136,7 @@ def _fraud_effect(w: _Writer) -> None:
 def _funnel(w: _Writer) -> None:
     stage = _ctx(w.ev, "largest_funnel_drop_stage")
     w.bullet(
-        "In the campaign funnel {explored} of reached recommendations were explored and {onboarded} "
-        "ended onboarded.",
+        "In the campaign funnel {explored} of reached recommendations were explored and {onboarded} ended onboarded.",
         explored="funnel.conversion.Explored",
         onboarded="funnel.onboarded_rate",
     )

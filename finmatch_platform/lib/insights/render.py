@@ -71,7 +71,14 @@ def render_markdown(report: InsightReport) -> str:
         markdown_table(
             ["ID", "Figure", "Value", "n", "Definition", "Source"],
             [
-                (f.ref, f.label, f.display, "" if f.sample_size is None else f"{f.sample_size:,}", f.definition, f.source)
+                (
+                    f.ref,
+                    f.label,
+                    f.display,
+                    "" if f.sample_size is None else f"{f.sample_size:,}",
+                    f.definition,
+                    f.source,
+                )
                 for f in ev.figures
             ],
         ),
@@ -245,7 +252,9 @@ def _y_axis(lo: float, hi: float, unit: str, left: float, top: float, plot_w: fl
         value = lo + (hi - lo) * i / 4
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left:.1f}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{_e(_axis_label(value, unit))}</text>')
+        parts.append(
+            f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{_e(_axis_label(value, unit))}</text>'
+        )
     return parts
 
 
@@ -397,12 +406,19 @@ mark.unverified{background:#ffe08a;color:#7a4b00;padding:0 2px;border-radius:2px
 """
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = (), ids: Sequence[str] | None = None) -> str:
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    numeric: Sequence[int] = (),
+    ids: Sequence[str] | None = None,
+) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
     for r, row in enumerate(rows):
         row_id = f' id="{_e(ids[r])}"' if ids else ""
-        cells = "".join(f'<td class="num">{_e(v)}</td>' if i in numeric else f"<td>{_e(v)}</td>" for i, v in enumerate(row))
+        cells = "".join(
+            f'<td class="num">{_e(v)}</td>' if i in numeric else f"<td>{_e(v)}</td>" for i, v in enumerate(row)
+        )
         body.append(f"<tr{row_id}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -431,9 +447,8 @@ def render_html(report: InsightReport) -> str:
     changes = ""
     if report.changes:
         rows = [(c.label, c.previous, c.current, c.change) for c in report.changes]
-        changes = (
-            f"<h2>Since the previous report ({_e(report.previous_generated_at or 'earlier')})</h2>"
-            + _table(["Figure", "Previous", "Now", "Change"], rows, (1, 2, 3))
+        changes = f"<h2>Since the previous report ({_e(report.previous_generated_at or 'earlier')})</h2>" + _table(
+            ["Figure", "Previous", "Now", "Change"], rows, (1, 2, 3)
         )
     evidence_rows = [
         (f.ref, f.label, f.display, "" if f.sample_size is None else f"{f.sample_size:,}", f.definition, f.source)
@@ -459,7 +474,7 @@ def render_html(report: InsightReport) -> str:
 <h1>{_e(focus.title)}</h1>
 <p class="question">{_e(focus.question)} {_e(focus.description)}</p>
 <p class="meta">Generated {report.generated_at:%Y-%m-%d %H:%M} UTC · model <b>{_e(report.model)}</b> ({_e(report.provider)}) ·
-data {_e(ev.context.get('first_day', '?'))} to {_e(ev.context.get('last_day', '?'))} · {verdict}: {_e(_grounding_line(report))}</p>
+data {_e(ev.context.get("first_day", "?"))} to {_e(ev.context.get("last_day", "?"))} · {verdict}: {_e(_grounding_line(report))}</p>
 {_kpis(ev)}
 <section class="narrative">
 {markdown_to_html(report.annotated_narrative)}
