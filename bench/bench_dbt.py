@@ -36,14 +36,15 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from finmatch_platform.api.in_process import StorePages  # noqa: E402
 from finmatch_platform.lib import masking  # noqa: E402
+from finmatch_platform.lib.connectors import sources  # noqa: E402
+from finmatch_platform.lib.connectors.sync import sync_source  # noqa: E402
 from finmatch_platform.lib.dbt_args import DateWindow, dbt_build_args  # noqa: E402
-from finmatch_platform.lib.fpr_sync import sync_fpr_records  # noqa: E402
 from finmatch_platform.lib.generation import GenerationConfig, days_between, fraud_bursts, write_day  # noqa: E402
 from finmatch_platform.lib.raw_load import load_window  # noqa: E402
 from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES  # noqa: E402
 from finmatch_platform.resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, WAREHOUSE_PATH_ENV  # noqa: E402
-from finmatch_platform_tests.test_dbt_marts import ChangeLogPages  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 START_DAY = dt.date(2026, 10, 1)
@@ -52,8 +53,18 @@ BENCH_MASKING_KEY = "bench-dbt-masking-key-0a9b8c7d"
 
 def _dbt(warehouse: Path, target: Path, args: list[str]) -> tuple[float, dict[str, Any]]:
     env = {**os.environ, WAREHOUSE_PATH_ENV: str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(target), "--log-path", str(target)]
+    command = [
+        DBT_EXECUTABLE,
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target),
+    ]
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -98,7 +109,13 @@ def main() -> None:
         for entity in BULK_LOADED_ENTITIES:
             load_window(conn, landing, entity, days)
         raw_s = time.perf_counter() - started
-        sync_fpr_records(conn, ChangeLogPages(landing), page_size=200, checkpoint_every=1_000)
+        sync_source(
+            conn,
+            sources.fpr_records(),
+            StorePages(landing),
+            log_dir=warehouse.parent / "checkpoints",
+            checkpoint_every=1_000,
+        )
         policy = masking.load_policy()
         masking.build_masked_customers(conn, policy, BENCH_MASKING_KEY)
         masking.build_masked_fpr(conn, policy, BENCH_MASKING_KEY)
@@ -110,26 +127,47 @@ def main() -> None:
     models = [r for r in nodes if r["unique_id"].startswith("model.")]
     tests = [r for r in nodes if r["unique_id"].startswith("test.")]
     dbt_elapsed = float(results.get("elapsed_time", build_s))
-    print(f"  dbt build  {build_s:8.1f} s wall ({dbt_elapsed:.1f} s inside dbt): {len(models)} models, {len(tests)} tests", flush=True)
+    print(
+        f"  dbt build  {build_s:8.1f} s wall ({dbt_elapsed:.1f} s inside dbt): {len(models)} models, {len(tests)} tests",
+        flush=True,
+    )
 
     last = days[-1]
-    day_s, _ = _dbt(warehouse, workdir / "target-day", dbt_build_args(DateWindow(last, last), extra_args=["--select", "tag:daily"]))
+    day_s, _ = _dbt(
+        warehouse, workdir / "target-day", dbt_build_args(DateWindow(last, last), extra_args=["--select", "tag:daily"])
+    )
     window = DateWindow(days[-30] if len(days) >= 30 else days[0], last)
-    window_s, _ = _dbt(warehouse, workdir / "target-window", dbt_build_args(window, extra_args=["--select", "tag:daily"]))
+    window_s, _ = _dbt(
+        warehouse, workdir / "target-window", dbt_build_args(window, extra_args=["--select", "tag:daily"])
+    )
     print(f"  daily facts, 1 day   {day_s:6.1f} s;  {window.days}-day window {window_s:6.1f} s", flush=True)
 
     # The fraud marts against the generator's ground truth, at full scale.
     planted = {(b["customer_id"], day) for day in days for b in fraud_bursts(config, day)}
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        alerts = set(conn.execute("select customer_id, activity_date from marts.fct_fraud_customer_days where is_alert").fetchall())
+        alerts = set(
+            conn.execute(
+                "select customer_id, activity_date from marts.fct_fraud_customer_days where is_alert"
+            ).fetchall()
+        )
     fraud = {"planted_bursts": len(planted), "alerts": len(alerts), "planted_bursts_alerted": len(planted & alerts)}
-    print(f"  fraud: {fraud['planted_bursts_alerted']}/{fraud['planted_bursts']} planted bursts alerted, {fraud['alerts']} alerts in all")
+    print(
+        f"  fraud: {fraud['planted_bursts_alerted']}/{fraud['planted_bursts']} planted bursts alerted, {fraud['alerts']} alerts in all"
+    )
 
     slowest = sorted(nodes, key=lambda r: r["execution_time"], reverse=True)[:10]
     rows = _counts(
         warehouse,
-        ["raw.transactions", "raw.login_activity", "masked.customers", "masked.fpr_records", "marts.fct_transactions",
-         "marts.fct_logins", "marts.fraud_suspicious_transactions", "marts.fct_fraud_customer_days"],
+        [
+            "raw.transactions",
+            "raw.login_activity",
+            "masked.customers",
+            "masked.fpr_records",
+            "marts.fct_transactions",
+            "marts.fct_logins",
+            "marts.fraud_suspicious_transactions",
+            "marts.fct_fraud_customer_days",
+        ],
     )
     report = {
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -154,7 +192,10 @@ def main() -> None:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "bench_dbt.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"  rows: {', '.join(f'{k}={v:,}' for k, v in rows.items())}")
-    print("  slowest dbt nodes: " + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest[:5]))
+    print(
+        "  slowest dbt nodes: "
+        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest[:5])
+    )
     print(f"wrote {RESULTS_DIR / 'bench_dbt.json'}")
     if options.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

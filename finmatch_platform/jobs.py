@@ -27,6 +27,13 @@ fpr_extraction_job = dg.define_asset_job(
     description="Sync raw.fpr_records from the FPR API, from the stored cursor.",
 )
 
+# Pull PayScore's screening groups; requested by payscore_api_sensor and the PayScore schedule.
+payscore_extraction_job = dg.define_asset_job(
+    name="payscore_extraction",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["raw", "screening_group"])),
+    description="Sync raw.screening_group from the PayScore API, from the stored watermark.",
+)
+
 # Everything built from the raw layer, in one run over a day range: the FPR extraction, masking
 # and profiling, the dbt models (the daily facts for the range, the rest whole) and the reports.
 # Automation does the same piecewise as data arrives; this job is the one-click (or one-call)

@@ -1,61 +1,90 @@
-"""Sensors: react to new data at the FPR API."""
+"""Sensors: react to new data at the vendor APIs, and retry a failed extraction with backoff."""
+
+from __future__ import annotations
+
+import time
 
 import dagster as dg
 
-from finmatch_platform.assets.extraction import CURSOR_METADATA_KEY, FPR_RECORDS_KEY
-from finmatch_platform.jobs import fpr_extraction_job
-from finmatch_platform.resources.fpr_api import FprApiResource
-from finmatch_platform.resources.settings import Settings
+from finmatch_platform.assets.extraction import CURSOR_METADATA_KEY, FPR_RECORDS_KEY, SCREENING_GROUP_KEY
+from finmatch_platform.jobs import fpr_extraction_job, payscore_extraction_job
+from finmatch_platform.lib.connectors import sensing
+from finmatch_platform.resources.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
+from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
 
-# FINMATCH_SENSOR_INTERVAL_SECONDS: how often the daemon may ask the API (default 30 s).
-SENSOR_INTERVAL_S = Settings.from_env().sensor_interval_s
+MARK_TAG = "finmatch/source_mark"
 
 
-def stored_cursor(instance: dg.DagsterInstance) -> str | None:
-    """The cursor the last successful extraction ended on, read from its materialization.
+def sensor_interval_s() -> int:
+    """FINMATCH_SENSOR_INTERVAL_SECONDS: how often the daemon may ask an API (default 30 s)."""
+    try:
+        return Settings.from_env().sensor_interval_s
+    except ValueError:
+        return DEFAULT_SENSOR_INTERVAL_S
+
+
+def stored_position(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    """The position the last successful extraction ended on, read from its materialization.
 
     Reading it from the Dagster instance rather than the warehouse means the sensor never
     contends for the DuckDB file lock with a running extraction.
     """
-    event = instance.get_latest_materialization_event(FPR_RECORDS_KEY)
+    event = instance.get_latest_materialization_event(key)
     if event is None or event.asset_materialization is None:
         return None
     value = event.asset_materialization.metadata.get(CURSOR_METADATA_KEY)
     return str(value.value) if value is not None and value.value else None
 
 
-@dg.sensor(
-    job=fpr_extraction_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Asks the FPR API how many records lie past the stored cursor (no paging) and requests one "
-        "extraction run per new high-water mark."
-    ),
-)
-def fpr_api_sensor(context: dg.SensorEvaluationContext, fpr_api: FprApiResource) -> dg.SensorResult:
-    cursor = stored_cursor(context.instance)
-    changes = fpr_api.changes(cursor)
-    if changes.count == 0 or changes.high_water_mark is None:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(
-                f"nothing past the stored cursor (API high-water mark {changes.high_water_mark or 'none'})"
-            )
-        )
-    if changes.high_water_mark == context.cursor:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(
-                f"a run was already requested for high-water mark {changes.high_water_mark} "
-                f"({changes.count} records pending)"
-            )
-        )
-    # The run key makes the request idempotent: the same data never triggers two runs.
+def _last_run_failed(instance: dg.DagsterInstance, job_name: str, mark: str | None) -> bool:
+    if mark is None:
+        return False
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, tags={MARK_TAG: mark}), limit=1)
+    return bool(runs) and runs[0].status == dg.DagsterRunStatus.FAILURE
+
+
+def evaluate(
+    context: dg.SensorEvaluationContext, api: VendorApiResource, key: dg.AssetKey, job_name: str
+) -> dg.SensorResult:
+    """One cheap request to the API, then :func:`sensing.decide`."""
+    memory = sensing.SensorMemory.decode(context.cursor)
+    changes = api.changes(stored_position(context.instance, key))
+    failed = _last_run_failed(context.instance, job_name, memory.mark) if changes.mark == memory.mark else False
+    decision = sensing.decide(changes, memory, failed, time.time())
+    if decision.run_key is None:
+        return dg.SensorResult(skip_reason=dg.SkipReason(decision.reason), cursor=decision.memory.encode())
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=changes.high_water_mark,
-                tags={"finmatch/fpr_pending_records": str(changes.count)},
+                run_key=decision.run_key,
+                tags={MARK_TAG: decision.memory.mark or "", "finmatch/pending_records": str(changes.count)},
             )
         ],
-        cursor=changes.high_water_mark,
+        cursor=decision.memory.encode(),
     )
+
+
+@dg.sensor(
+    job=fpr_extraction_job,
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Asks the FPR API what lies past the stored cursor (its changes endpoint, or a one-record probe "
+        "where it has none) and requests one extraction run per new mark; a failed run is retried with backoff."
+    ),
+)
+def fpr_api_sensor(context: dg.SensorEvaluationContext, fpr_api: FprApiResource) -> dg.SensorResult:
+    return evaluate(context, fpr_api, FPR_RECORDS_KEY, fpr_extraction_job.name)
+
+
+@dg.sensor(
+    job=payscore_extraction_job,
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Asks the PayScore API for one screening group updated after the stored watermark and requests "
+        "one extraction run per new mark; a failed run is retried with backoff."
+    ),
+)
+def payscore_api_sensor(context: dg.SensorEvaluationContext, payscore_api: PayScoreApiResource) -> dg.SensorResult:
+    return evaluate(context, payscore_api, SCREENING_GROUP_KEY, payscore_extraction_job.name)

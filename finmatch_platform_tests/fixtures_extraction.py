@@ -22,8 +22,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from finmatch_platform.lib.fpr_client import FprClient
-from finmatch_platform.lib.fpr_sync import SyncSummary, sync_fpr_records
+from finmatch_platform.lib.connectors import sources
+from finmatch_platform.lib.connectors.http import RestClient
+from finmatch_platform.lib.connectors.paging import RestPager
+from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
 from finmatch_platform.lib.retry import RetryPolicy
 from finmatch_platform.lib.schemas import FPR_RECORDS
 
@@ -123,6 +125,21 @@ def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> boo
 # --------------------------------------------------------------------------- syncing
 
 
+def fpr_client(
+    base_url: str, api_key: str, *, header: str = "x-api-key", policy: RetryPolicy = FAST_RETRIES, timeout_s: float = 10
+) -> RestClient:
+    """A client of the FPR API with fast retries (x-api-key by default: the simulator takes both)."""
+    return RestClient(
+        base_url, api_key, sources.fpr_records(header).auth, api_name="the FPR API", key_env="FINMATCH_API_KEY",
+        policy=policy, timeout_s=timeout_s,
+    )
+
+
+def checkpoint_dir(db_path: Path) -> Path:
+    """Where a sync into ``db_path`` keeps its checkpoint log (as WarehouseResource places it)."""
+    return Path(db_path).with_name(Path(db_path).stem + ".checkpoints")
+
+
 def sync_into(
     db_path: Path,
     base_url: str,
@@ -132,15 +149,22 @@ def sync_into(
     page_size: int = 100,
     checkpoint_every: int = 100,
     full_refresh: bool = False,
+    header: str = "x-api-key",
     **options: Any,
 ) -> SyncSummary:
     """One sync of ``base_url`` into the DuckDB file ``db_path`` (opened and closed here)."""
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(db_path))
     try:
-        with FprClient(base_url, api_key, policy=policy, timeout_s=10) as client:
-            return sync_fpr_records(
-                conn, client, page_size=page_size, checkpoint_every=checkpoint_every, full_refresh=full_refresh, **options
+        with fpr_client(base_url, api_key, header=header, policy=policy) as client:
+            return sync_source(
+                conn,
+                sources.fpr_records(header),
+                RestPager(client, sources.fpr_records(header), page_size=page_size),
+                log_dir=checkpoint_dir(db_path),
+                checkpoint_every=checkpoint_every,
+                full_refresh=full_refresh,
+                **options,
             )
     finally:
         conn.close()
@@ -171,12 +195,15 @@ def open_warehouse() -> Iterator[Callable[[Path], duckdb.DuckDBPyConnection]]:
 # --------------------------------------------------------------------------- child process
 
 
-def child_sync_command(db_path: Path, base_url: str, *, page_size: int, checkpoint_every: int) -> list[str]:
+def child_sync_command(
+    db_path: Path, base_url: str, *, page_size: int, checkpoint_every: int, merge_every: int = 20_000
+) -> list[str]:
     """argv for a sync in a child process (the API key goes in FINMATCH_API_KEY, not argv)."""
     return [
         sys.executable, "-m", "finmatch_platform_tests.fixtures_extraction",
         "--db", str(db_path), "--base-url", base_url,
         "--page-size", str(page_size), "--checkpoint-every", str(checkpoint_every),
+        "--merge-every", str(merge_every),
     ]
 
 
@@ -186,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--merge-every", type=int, default=20_000)
     args = parser.parse_args(argv)
 
     def on_page(pages: int, records: int) -> None:
@@ -196,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = sync_into(
         Path(args.db), args.base_url, os.environ["FINMATCH_API_KEY"],
-        page_size=args.page_size, checkpoint_every=args.checkpoint_every,
+        page_size=args.page_size, checkpoint_every=args.checkpoint_every, merge_every=args.merge_every,
         on_page=on_page, on_checkpoint=on_checkpoint,
     )
     print(f"done {summary.records} {summary.rows_in_table}", flush=True)

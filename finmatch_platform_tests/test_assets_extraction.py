@@ -9,7 +9,8 @@ import pytest
 
 from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.lib.generation import GenerationConfig, write_day
-from finmatch_platform.resources.fpr_api import FprApiResource
+from finmatch_platform.lib.connectors.sensing import SensorMemory
+from finmatch_platform.resources.vendor_apis import FprApiResource
 from finmatch_platform.resources.settings import Settings
 from finmatch_platform.sensors import fpr_api_sensor
 from finmatch_platform_tests.fixtures_core import START
@@ -134,16 +135,16 @@ def test_sensor_requests_one_run_per_new_high_water_mark_and_skips_when_nothing_
     first = fpr_api_sensor(dg.build_sensor_context(instance=instance, resources=sensor_resources))
     assert len(first.run_requests) == 1
     mark = first.run_requests[0].run_key
-    assert first.cursor == mark
+    assert SensorMemory.decode(first.cursor).mark == mark
 
     # Evaluated again before the run finished: the same mark is not requested twice.
-    again = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=mark, resources=sensor_resources))
+    again = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources))
     assert not again.run_requests and "already requested" in again.skip_reason.skip_message
 
     _materialize(extraction_resources, instance)
-    caught_up = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=mark, resources=sensor_resources))
-    assert not caught_up.run_requests and "nothing past the stored cursor" in caught_up.skip_reason.skip_message
+    caught_up = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources))
+    assert not caught_up.run_requests and "nothing past the stored position" in caught_up.skip_reason.skip_message
 
     _land(settings, range(2, 3))
-    new_day = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=mark, resources=sensor_resources))
+    new_day = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources))
     assert len(new_day.run_requests) == 1 and new_day.run_requests[0].run_key != mark

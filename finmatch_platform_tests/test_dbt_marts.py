@@ -19,14 +19,13 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import orjson
 import pandas as pd
 import pytest
 
-from finmatch_platform.api.storage import FprStore
+from finmatch_platform.api.in_process import StorePages
 from finmatch_platform.lib import masking
-from finmatch_platform.lib.fpr_client import ClientStats, Page
-from finmatch_platform.lib.fpr_sync import sync_fpr_records
+from finmatch_platform.lib.connectors import sources
+from finmatch_platform.lib.connectors.sync import sync_source
 from finmatch_platform.lib.generation import GenerationConfig, customer_latents, days_between, fraud_bursts, write_day
 from finmatch_platform.lib.raw_load import load_window
 from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES
@@ -53,24 +52,6 @@ MASKING_TEST_KEY = "dbt-marts-test-masking-key-5f1c"
 # --------------------------------------------------------------------------- building a warehouse
 
 
-class ChangeLogPages:
-    """The FPR feed as the API serves it (its own store: latest version per record, in change
-    order), paged in-process: the extraction engine runs unchanged, without a server."""
-
-    def __init__(self, landing_root: Path) -> None:
-        self.stats = ClientStats()
-        store = FprStore(landing_root, refresh_interval=0)
-        store.refresh()
-        self._snapshot = store.current
-
-    def fetch_page(self, cursor: str | None, page_size: int) -> Page:
-        start = int(cursor or 0)
-        stop = min(start + page_size, len(self._snapshot))
-        self.stats.requests += 1
-        records = [orjson.loads(p) for p in self._snapshot.payloads[start:stop]]
-        return Page(records=records, next_cursor=str(stop), has_more=stop < len(self._snapshot))
-
-
 @dataclass(frozen=True)
 class SeededWarehouse:
     config: GenerationConfig
@@ -91,7 +72,13 @@ def build_seeded_warehouse(root: Path, config: GenerationConfig = CONFIG, days: 
             conn.execute(f"create schema if not exists {schema}")
         for entity in BULK_LOADED_ENTITIES:
             load_window(conn, landing, entity, window)
-        sync_fpr_records(conn, ChangeLogPages(landing), page_size=200, checkpoint_every=1_000)
+        sync_source(
+            conn,
+            sources.fpr_records(),
+            StorePages(landing),
+            log_dir=path.parent / "checkpoints",
+            checkpoint_every=1_000,
+        )
         policy = masking.load_policy()
         masking.build_masked_customers(conn, policy, MASKING_TEST_KEY)
         masking.build_masked_fpr(conn, policy, MASKING_TEST_KEY)
@@ -102,8 +89,18 @@ def run_dbt(warehouse: Path, target: Path, *args: str) -> dict:
     """``dbt <args>`` as a user runs it from the repository root; returns run_results.json."""
     env = {**os.environ, WAREHOUSE_PATH_ENV: str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     completed = subprocess.run(
-        [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target)],
+        [
+            DBT_EXECUTABLE,
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+        ],
         cwd=DBT_PROJECT_DIR.parent,
         env=env,
         capture_output=True,
@@ -111,7 +108,9 @@ def run_dbt(warehouse: Path, target: Path, *args: str) -> dict:
         timeout=600,
     )
     if completed.returncode != 0:
-        problems = [line for line in completed.stdout.splitlines() if any(w in line for w in ("ERROR", "FAIL", "Error"))]
+        problems = [
+            line for line in completed.stdout.splitlines() if any(w in line for w in ("ERROR", "FAIL", "Error"))
+        ]
         pytest.fail("dbt " + " ".join(args) + " failed:\n" + "\n".join(problems[:40]) + completed.stderr[-2000:])
     return json.loads((target / "run_results.json").read_text())
 
@@ -219,7 +218,9 @@ def test_churn_falls_as_satisfaction_rises_and_the_attention_list_holds_the_unha
     latents = customer_latents(marts.seeded.config, marts.seeded.days[-1]).to_pandas()
     joined = health.merge(latents, on="customer_id", suffixes=("", "_latent"))
     assert joined["satisfaction_score"].corr(joined["satisfaction"]) > 0.9
-    by_stage = marts.df("select dimension_value, avg_churn_probability from marts.rec_kpis where dimension = 'lifecycle_stage'")
+    by_stage = marts.df(
+        "select dimension_value, avg_churn_probability from marts.rec_kpis where dimension = 'lifecycle_stage'"
+    )
     stage_churn = by_stage.set_index("dimension_value")["avg_churn_probability"]
     assert stage_churn["At Risk"] > stage_churn.drop("At Risk").max()
 
@@ -250,7 +251,11 @@ def test_every_planted_fraud_burst_raises_an_alert_and_alerts_are_mostly_bursts(
     planted = {(b["customer_id"], b["window_start"].date()) for b in bursts}
     assert planted <= alerted
     assert len(alerted - planted) <= 0.1 * len(alerted)
-    suspicious = set(marts.df("select transaction_id from marts.fraud_suspicious_transactions where is_impossible_travel")["transaction_id"])
+    suspicious = set(
+        marts.df("select transaction_id from marts.fraud_suspicious_transactions where is_impossible_travel")[
+            "transaction_id"
+        ]
+    )
     anomalies = set(marts.df("select login_id from marts.fraud_login_anomalies where is_failure_burst")["login_id"])
     for burst in bursts:
         # every hop after the first payment is hundreds of km in minutes
@@ -292,8 +297,13 @@ def test_recommendation_kpis_equal_a_pandas_computation_over_the_raw_feed(marts:
             assert got["recommendations"] == row["n"]
             assert got["avg_recommendation_score"] == pytest.approx(row["score"])
             assert got["acceptance_rate"] == pytest.approx(row["rate"])
-    statuses = marts.df("select bucket, recommendations from marts.rec_distributions where distribution = 'recommendation_status'")
-    assert statuses.set_index("bucket")["recommendations"].to_dict() == live["product_recommendation_status"].value_counts().to_dict()
+    statuses = marts.df(
+        "select bucket, recommendations from marts.rec_distributions where distribution = 'recommendation_status'"
+    )
+    assert (
+        statuses.set_index("bucket")["recommendations"].to_dict()
+        == live["product_recommendation_status"].value_counts().to_dict()
+    )
 
 
 def _raw_card_payments(marts: BuiltMarts) -> pd.DataFrame:
@@ -334,9 +344,13 @@ def test_spend_marts_equal_pandas_sums_over_raw_transactions(marts: BuiltMarts) 
     by_reason = transactions.groupby("reason")["amount"].agg(["sum", "size"])
     np.testing.assert_allclose(reasons.loc[by_reason.index, "spend_amount"], by_reason["sum"])
     assert (reasons.loc[by_reason.index, "transactions"] == by_reason["size"]).all()
-    modes = marts.df("select payment_mode, sum(transactions) as n from marts.campaign_transaction_modes_weekly group by 1")
+    modes = marts.df(
+        "select payment_mode, sum(transactions) as n from marts.campaign_transaction_modes_weekly group by 1"
+    )
     assert modes.set_index("payment_mode")["n"].to_dict() == transactions["mode"].value_counts().to_dict()
-    segments = marts.df("select spend_segment, count(*) as n from marts.spend_customer_segments group by 1").set_index("spend_segment")["n"]
+    segments = marts.df("select spend_segment, count(*) as n from marts.spend_customer_segments group by 1").set_index(
+        "spend_segment"
+    )["n"]
     assert set(segments.index) == {"Low", "Medium", "High"} and segments.max() - segments.min() <= 1
 
 
@@ -360,17 +374,25 @@ def test_the_campaign_funnel_follows_its_documented_stage_rules(marts: BuiltMart
     accepted = joined["product_recommendation_status"] == "Accepted"
     completed = accepted & joined["product_sales_date"].notna()
     kyc = completed & (joined["customer_status"] == "Active") & joined["credit_score"].notna()
-    funnel = marts.df("select stage, recommendations from marts.campaign_funnel where archetype = 'All'").set_index("stage")[
-        "recommendations"
-    ]
+    funnel = marts.df("select stage, recommendations from marts.campaign_funnel where archetype = 'All'").set_index(
+        "stage"
+    )["recommendations"]
     assert funnel["Reached"] == len(live)
     assert funnel["Explored"] == joined["product_recommendation_status"].isin(["Viewed", "Accepted", "Rejected"]).sum()
     assert funnel["Started Application"] == accepted.sum()
     assert funnel["Completed Application"] == completed.sum()
     assert funnel["KYC"] == kyc.sum()
     assert 0 < funnel["Onboarded"] <= funnel["KYC"]
-    by_archetype = marts.df("select archetype, stage, recommendations from marts.campaign_funnel where archetype <> 'All'")
+    by_archetype = marts.df(
+        "select archetype, stage, recommendations from marts.campaign_funnel where archetype <> 'All'"
+    )
     summed = by_archetype.groupby("stage")["recommendations"].sum()
     assert (summed[funnel.index] == funnel).all()
     archetypes = set(marts.df("select distinct archetype from marts.campaign_customer_archetypes")["archetype"])
-    assert {"Deal Chasers", "Financially Stressed", "Prosperous and Content", "Self Aware Avoiders", "Generic"} <= archetypes
+    assert {
+        "Deal Chasers",
+        "Financially Stressed",
+        "Prosperous and Content",
+        "Self Aware Avoiders",
+        "Generic",
+    } <= archetypes

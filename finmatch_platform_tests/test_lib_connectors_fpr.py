@@ -1,5 +1,5 @@
-"""lib.fpr_sync and lib.fpr_client: connector semantics, first against a scripted feed (fast, every
-edge), then against the real FPR API server on loopback with generated change logs."""
+"""The connector engine on the FPR source: connector semantics, first against a scripted feed (fast,
+every edge), then against the real FPR API server on loopback with generated change logs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,24 +21,28 @@ import pytest
 from finmatch_platform.api.faults import FaultConfig
 from finmatch_platform.api.faults import decide as fault_fate
 from finmatch_platform.lib import landing, schemas
-from finmatch_platform.lib.fpr_client import (
+from finmatch_platform.lib.connectors import sources
+from finmatch_platform.lib.connectors.columns import infer_sql_type
+from finmatch_platform.lib.connectors.http import (
     AuthError,
     ClientStats,
-    FprClient,
-    Page,
     ProtocolError,
     RequestRejected,
     RetriesExhausted,
 )
-from finmatch_platform.lib.fpr_sync import CheckpointProgress, SyncError, infer_sql_type, read_state, sync_fpr_records
+from finmatch_platform.lib.connectors.paging import Page, RestPager
+from finmatch_platform.lib.connectors.sync import CheckpointProgress, SyncError, recover, sync_source
+from finmatch_platform.lib.connectors.writer import read_state as read_stream_state
 from finmatch_platform.lib.retry import RetryPolicy
 from finmatch_platform_tests.fixtures_api import FPR_TEST_API_KEY, LiveApi
 from finmatch_platform_tests.fixtures_extraction import (
     FAST_RETRIES,
     FPR_COLUMNS,
     assert_table_equals,
+    checkpoint_dir,
     checksum,
     child_sync_command,
+    fpr_client,
     generation_config,
     land_days,
     latest_state_sql,
@@ -48,6 +51,7 @@ from finmatch_platform_tests.fixtures_extraction import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+FPR = sources.fpr_records()
 T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.timezone.utc)
 
 
@@ -87,12 +91,24 @@ class ScriptedFeed:
         self.records: list[Any] = list(records or [])
         self.stats = ClientStats()
         self.requests: list[tuple[str | None, int]] = []
+        self.page_size = 100
 
-    def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+    def fetch_page(self, cursor: str | None, page_size: int) -> tuple[list[Any], str, bool]:
         self.requests.append((cursor, page_size))
         start = int(cursor[1:]) if cursor else 0
         stop = min(start + page_size, len(self.records))
-        return Page(list(self.records[start:stop]), f"@{stop}", stop < len(self.records))
+        return list(self.records[start:stop]), f"@{stop}", stop < len(self.records)
+
+    def pages(self, position: str | None) -> Any:
+        while True:
+            records, position, more = self.fetch_page(position, self.page_size)
+            yield Page(records, position)
+            if not more:
+                return
+
+
+def read_state(conn: duckdb.DuckDBPyConnection) -> Any:
+    return read_stream_state(conn, "fpr_records")
 
 
 @pytest.fixture
@@ -102,14 +118,25 @@ def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     connection.close()
 
 
+@pytest.fixture
+def sync(tmp_path: Path) -> Any:
+    """sync(conn, feed, page_size=..., **options): one sync of a scripted feed, its log under tmp_path."""
+
+    def run(conn: duckdb.DuckDBPyConnection, feed: ScriptedFeed, *, page_size: int = 100, **options: Any) -> Any:
+        feed.page_size = page_size
+        return sync_source(conn, FPR, feed, log_dir=tmp_path / "checkpoints", **options)
+
+    return run
+
+
 def _rows(conn: duckdb.DuckDBPyConnection, sql: str = "select record_id, _deleted from raw.fpr_records order by 1") -> list[tuple[Any, ...]]:
     return conn.execute(sql).fetchall()
 
 
-def test_records_land_typed_with_sync_stamp_and_cursor(conn) -> None:
+def test_records_land_typed_with_sync_stamp_and_cursor(conn, sync) -> None:
     feed = ScriptedFeed([record(i, minute=i) for i in range(1, 6)])
 
-    summary = sync_fpr_records(conn, feed, page_size=2, checkpoint_every=2, now=lambda: T0)
+    summary = sync(conn, feed, page_size=2, checkpoint_every=2, now=lambda: T0)
 
     assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (5, 5, 0, 0)
     assert (summary.pages, summary.checkpoints, summary.rows_in_table) == (3, 3, 5)
@@ -133,21 +160,21 @@ def test_records_land_typed_with_sync_stamp_and_cursor(conn) -> None:
     ],
 )
 def test_checkpoints_fall_on_the_first_page_boundary_at_or_after_n_records(
-    conn, page_size: int, checkpoint_every: int, commits_after_records: list[int]
+    conn, sync, page_size: int, checkpoint_every: int, commits_after_records: list[int]
 ) -> None:
     feed = ScriptedFeed([record(i, minute=i) for i in range(35)])
     seen: list[CheckpointProgress] = []
 
-    summary = sync_fpr_records(conn, feed, page_size=page_size, checkpoint_every=checkpoint_every, on_checkpoint=seen.append)
+    summary = sync(conn, feed, page_size=page_size, checkpoint_every=checkpoint_every, on_checkpoint=seen.append)
 
     assert [p.records for p in seen] == commits_after_records
     assert [p.checkpoint for p in seen] == list(range(1, len(seen) + 1))
-    assert seen[-1].cursor == "@35" and summary.checkpoints == len(commits_after_records)
+    assert seen[-1].position == "@35" and summary.checkpoints == len(commits_after_records)
 
 
-def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn) -> None:
+def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn, sync) -> None:
     feed = ScriptedFeed([record(i, minute=i) for i in range(1, 5)])
-    sync_fpr_records(conn, feed, checkpoint_every=2, page_size=2)
+    sync(conn, feed, checkpoint_every=2, page_size=2)
 
     feed.records += [
         record(2, minute=10, account_balance=999.0),  # update
@@ -157,7 +184,7 @@ def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn) -> None:
         record(4, minute=14, account_balance=1.0),
         record(4, minute=15, account_balance=2.0),  # twice in one batch: the later version wins
     ]
-    summary = sync_fpr_records(conn, feed, checkpoint_every=100, page_size=50)
+    summary = sync(conn, feed, checkpoint_every=100, page_size=50)
 
     assert summary.cursor_before == "@4" and summary.cursor_after == "@10"
     assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (6, 1, 2, 2)
@@ -171,25 +198,25 @@ def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn) -> None:
     assert rows["FPR0000000004"][:2] == (2.0, False)
 
     feed.records.append(record(3, minute=20, account_balance=5.0))  # a deleted record comes back
-    revived = sync_fpr_records(conn, feed)
+    revived = sync(conn, feed)
     assert (revived.updated, revived.inserted) == (1, 0)
     assert conn.execute("select account_balance, _deleted from raw.fpr_records where record_id = 'FPR0000000003'").fetchone() == (5.0, False)
 
 
-def test_a_sync_with_nothing_new_writes_nothing(conn) -> None:
+def test_a_sync_with_nothing_new_writes_nothing(conn, sync) -> None:
     feed = ScriptedFeed([record(i) for i in range(3)])
-    sync_fpr_records(conn, feed)
+    sync(conn, feed)
     stamp = read_state(conn).updated_at
 
-    summary = sync_fpr_records(conn, feed)
+    summary = sync(conn, feed)
 
     assert (summary.records, summary.checkpoints, summary.pages) == (0, 0, 1)
     assert summary.cursor_before == summary.cursor_after == "@3"
     assert read_state(conn).updated_at == stamp
 
 
-def test_an_empty_feed_still_stores_its_cursor(conn) -> None:
-    summary = sync_fpr_records(conn, ScriptedFeed([]))
+def test_an_empty_feed_still_stores_its_cursor(conn, sync) -> None:
+    summary = sync(conn, ScriptedFeed([]))
     assert (summary.records, summary.checkpoints, summary.rows_in_table) == (0, 1, 0)
     assert read_state(conn).cursor == "@0"
 
@@ -200,11 +227,11 @@ def test_an_empty_feed_still_stores_its_cursor(conn) -> None:
         ({"record_id": None}, "record_id is null"),
         ({"record_id": ""}, "record_id is empty"),
         ({"record_id": "   "}, "record_id is empty"),
-        ({"record_id": 12345}, "record_id must be a string, got int 12345"),
+        ({"record_id": 12345}, "record_id must be a string, got int"),
         ("drop", "record_id is missing"),
     ],
 )
-def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, bad: Any, reason: str) -> None:
+def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, sync, bad: Any, reason: str) -> None:
     broken = record(2, minute=2)
     if bad == "drop":
         del broken["record_id"]
@@ -212,7 +239,7 @@ def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, ba
         broken.update(bad)
     feed = ScriptedFeed([record(1, minute=1), broken, record(3, minute=3)])
 
-    summary = sync_fpr_records(conn, feed)
+    summary = sync(conn, feed)
 
     assert (summary.records, summary.inserted, summary.quarantined) == (3, 2, 1)
     assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000003", False)]
@@ -221,33 +248,35 @@ def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, ba
     assert json.loads(raw) == broken and when is not None
 
 
-def test_a_record_that_is_not_an_object_is_quarantined(conn) -> None:
-    summary = sync_fpr_records(conn, ScriptedFeed([record(1), ["not", "a", "record"], 42]))
+def test_a_record_that_is_not_an_object_is_quarantined(conn, sync) -> None:
+    summary = sync(conn, ScriptedFeed([record(1), ["not", "a", "record"], 42]))
     assert summary.quarantined == 2
     reasons = sorted(r[0] for r in conn.execute("select reason from meta.quarantine").fetchall())
     assert reasons == ["record is not a JSON object but int", "record is not a JSON object but list"]
 
 
-def test_a_value_that_breaks_a_contract_column_quarantines_its_record(conn) -> None:
+def test_a_value_that_does_not_fit_a_documented_column_widens_it_instead_of_refusing_the_record(conn, sync) -> None:
     feed = ScriptedFeed([record(1), record(2, account_balance="lots"), record(3, product_recommendation_date="31/12/2026")])
 
-    summary = sync_fpr_records(conn, feed)
+    summary = sync(conn, feed)
 
-    assert (summary.inserted, summary.quarantined) == (1, 2)
-    reasons = sorted(r[0] for r in conn.execute("select reason from meta.quarantine").fetchall())
-    assert reasons[0].startswith("field 'account_balance' does not fit DOUBLE")
-    assert reasons[1].startswith("field 'product_recommendation_date' does not fit DATE")
+    assert (summary.inserted, summary.quarantined, summary.schema_changes) == (3, 0, 2)
+    assert sorted(summary.widened_columns) == ["account_balance", "product_recommendation_date"]
+    types = dict(conn.execute("select column_name, data_type from information_schema.columns where table_name = 'fpr_records'").fetchall())
+    assert types["account_balance"] == types["product_recommendation_date"] == "VARCHAR"
+    rows = conn.execute("select account_balance, product_recommendation_date from raw.fpr_records order by record_id").fetchall()
+    assert rows == [("101.5", "2026-10-01"), ("lots", "2026-10-01"), ("103.5", "31/12/2026")]
 
 
-def test_a_new_field_becomes_a_typed_column_counted_as_a_schema_change(conn) -> None:
+def test_a_new_field_becomes_a_typed_column_counted_as_a_schema_change(conn, sync) -> None:
     feed = ScriptedFeed([record(1, minute=1)])
-    sync_fpr_records(conn, feed)
+    sync(conn, feed)
     feed.records += [
         record(2, minute=2, nps=9, channel="app", consent=True, review_on="2026-12-01", seen_at="2026-10-02T10:00:00Z", meta={"a": 1}),
         record(3, minute=3, nps=7, channel=None, consent=False, review_on=None, seen_at=None, meta=[1, 2]),
     ]
 
-    summary = sync_fpr_records(conn, feed)
+    summary = sync(conn, feed)
 
     assert summary.schema_changes == 6
     assert sorted(summary.new_columns) == ["channel", "consent", "meta", "nps", "review_on", "seen_at"]
@@ -263,16 +292,16 @@ def test_a_new_field_becomes_a_typed_column_counted_as_a_schema_change(conn) -> 
     ]
     # Seen again: no further change.
     feed.records.append(record(4, minute=4, nps=3))
-    assert sync_fpr_records(conn, feed).schema_changes == 0
+    assert sync(conn, feed).schema_changes == 0
 
 
-def test_an_inferred_column_widens_when_a_value_does_not_fit(conn) -> None:
+def test_an_inferred_column_widens_when_a_value_does_not_fit(conn, sync) -> None:
     feed = ScriptedFeed([record(1, minute=1, score_v2=3)])
-    first = sync_fpr_records(conn, feed)
+    first = sync(conn, feed)
     feed.records.append(record(2, minute=2, score_v2=3.5))
-    widened = sync_fpr_records(conn, feed)
+    widened = sync(conn, feed)
     feed.records.append(record(3, minute=3, score_v2="n/a"))
-    to_text = sync_fpr_records(conn, feed)
+    to_text = sync(conn, feed)
 
     assert (first.schema_changes, widened.schema_changes, to_text.schema_changes) == (1, 1, 1)
     assert conn.execute("select data_type from information_schema.columns where column_name = 'score_v2'").fetchone() == ("VARCHAR",)
@@ -300,12 +329,12 @@ def test_new_field_types_are_inferred_from_their_values(values: list[Any], sql_t
     assert infer_sql_type(values) == sql_type
 
 
-def test_full_refresh_resets_table_cursor_and_quarantine_then_reloads(conn) -> None:
+def test_full_refresh_resets_table_cursor_and_quarantine_then_reloads(conn, sync) -> None:
     feed = ScriptedFeed([record(1), {"record_id": None}, record(2, extra_field=1)])
-    sync_fpr_records(conn, feed)
+    sync(conn, feed)
     conn.execute("alter table raw.fpr_records add column stale_column varchar")
 
-    summary = sync_fpr_records(conn, feed, full_refresh=True)
+    summary = sync(conn, feed, full_refresh=True)
 
     assert summary.full_refresh and summary.cursor_before == "@3" and feed.requests[-1][0] is None
     assert (summary.inserted, summary.quarantined, summary.schema_changes) == (2, 1, 1)
@@ -314,87 +343,81 @@ def test_full_refresh_resets_table_cursor_and_quarantine_then_reloads(conn) -> N
     assert conn.execute("select count(*) from meta.quarantine").fetchone() == (1,)
 
 
-def test_a_failing_full_refresh_leaves_the_old_table_in_place(conn) -> None:
+def test_a_failing_full_refresh_leaves_the_old_table_in_place(conn, sync) -> None:
     feed = ScriptedFeed([record(1), record(2)])
-    sync_fpr_records(conn, feed)
+    sync(conn, feed)
 
     class Broken(ScriptedFeed):
-        def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+        def fetch_page(self, cursor: str | None, page_size: int) -> Any:
             raise AuthError("GET /fpr_data: the FPR API refused the API key (HTTP 401): check FINMATCH_API_KEY")
 
     with pytest.raises(AuthError):
-        sync_fpr_records(conn, Broken(), full_refresh=True)
+        sync(conn, Broken(), full_refresh=True)
     assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000002", False)]
     assert read_state(conn).cursor == "@2"
 
 
-def test_a_cursor_without_its_table_starts_over(conn) -> None:
+def test_a_cursor_without_its_table_starts_over(conn, sync) -> None:
     feed = ScriptedFeed([record(1), record(2)])
-    sync_fpr_records(conn, feed)
+    sync(conn, feed)
     conn.execute("drop table raw.fpr_records")
 
-    summary = sync_fpr_records(conn, feed)
+    summary = sync(conn, feed)
 
     assert summary.inserted == 2 and feed.requests[-1][0] is None
 
 
-def test_lost_meta_tables_are_recreated_and_the_table_resynced_without_doubles(conn) -> None:
+def test_lost_meta_tables_are_recreated_and_the_table_resynced_without_doubles(conn, sync) -> None:
     feed = ScriptedFeed([record(1), record(2)])
-    sync_fpr_records(conn, feed)
+    sync(conn, feed)
     conn.execute("drop schema meta cascade")
     feed.records.append({"record_id": None})
 
-    summary = sync_fpr_records(conn, feed)
+    summary = sync(conn, feed)
 
     assert summary.cursor_before is None and (summary.updated, summary.quarantined) == (2, 1)
     assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000002", False)]
     assert read_state(conn).cursor == "@3"
 
 
-@pytest.mark.parametrize(("prefetch_pages", "write_behind"), [(0, 0), (4, 0), (0, 2), (4, 2)])
-def test_a_failure_mid_sync_keeps_every_complete_checkpoint_and_raises(conn, prefetch_pages: int, write_behind: int) -> None:
+@pytest.mark.parametrize("merge_every", [1, 25, 1000])
+def test_a_failure_mid_sync_keeps_every_complete_checkpoint_and_raises(conn, sync, merge_every: int) -> None:
     class FailsAt(ScriptedFeed):
-        def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+        def fetch_page(self, cursor: str | None, page_size: int) -> Any:
             if cursor == "@30":
                 raise RetriesExhausted("GET /fpr_data: gave up after 5 attempts")
             return super().fetch_page(cursor, page_size)
 
     feed = FailsAt([record(i, minute=i) for i in range(50)])
     with pytest.raises(RetriesExhausted, match="gave up"):
-        sync_fpr_records(conn, feed, page_size=10, checkpoint_every=10, prefetch_pages=prefetch_pages, write_behind=write_behind)
+        sync(conn, feed, page_size=10, checkpoint_every=10, merge_every=merge_every)
 
     assert read_state(conn).cursor == "@30"
     assert conn.execute("select count(*) from raw.fpr_records").fetchone() == (30,)
 
 
-def test_the_sync_restores_the_duckdb_and_interpreter_settings_it_tunes(conn) -> None:
-    conn.execute("set threads = 2")
-    before = sys.getswitchinterval()
-
-    sync_fpr_records(conn, ScriptedFeed([record(i) for i in range(30)]), page_size=10, checkpoint_every=10)
+def test_the_sync_restores_the_duckdb_settings_it_tunes(conn, sync) -> None:
+    sync(conn, ScriptedFeed([record(i) for i in range(30)]), page_size=10, checkpoint_every=10)
     with pytest.raises(RetriesExhausted):
-        sync_fpr_records(conn, _FailingFeed(), page_size=10)
+        sync(conn, _FailingFeed(), page_size=10)
 
-    assert conn.execute("select current_setting('threads')").fetchone() == (2,)
-    assert conn.execute("select current_setting('enable_optimizer')").fetchone() == (True,)
     assert conn.execute("select current_setting('checkpoint_threshold')").fetchone() == ("16.0 MiB",)
-    assert sys.getswitchinterval() == before
 
 
 class _FailingFeed(ScriptedFeed):
-    def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+    def fetch_page(self, cursor: str | None, page_size: int) -> Any:
         raise RetriesExhausted("GET /fpr_data: gave up after 5 attempts")
 
 
-def test_a_rejected_stored_cursor_says_to_run_a_full_refresh(conn) -> None:
-    sync_fpr_records(conn, ScriptedFeed([record(1)]))
+def test_a_rejected_stored_cursor_says_to_run_a_full_refresh(conn, sync) -> None:
+    sync(conn, ScriptedFeed([record(1)]))
 
     class RejectsCursor(ScriptedFeed):
-        def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+        def fetch_page(self, cursor: str | None, page_size: int) -> Any:
             raise RequestRejected("GET /fpr_data: the FPR API rejected the request (HTTP 400: invalid_cursor: ...)", status=400)
 
     with pytest.raises(SyncError, match="full_refresh"):
-        sync_fpr_records(conn, RejectsCursor())
+        sync(conn, RejectsCursor())
 
 
 # =========================================================================== the real server
@@ -446,8 +469,8 @@ def test_an_incremental_sync_after_a_new_day_upserts_exactly_the_changes(
     conn.close()
 
     new_day = land_days(root, config, days=1, first=2)
-    with FprClient(api.base_url, api.api_key) as client:
-        pending = client.changes(cursor).count
+    with fpr_client(api.base_url, api.api_key) as client:
+        pending = RestPager(client, FPR).changes(cursor).count
     summary = sync_into(warehouse_file, api.base_url, api.api_key)
 
     conn = open_warehouse(warehouse_file)
@@ -484,22 +507,26 @@ def test_an_extraction_killed_at_any_point_resumes_to_the_same_table(
     root = tmp_path / "landing"
     land_days(root, generation_config(fpr_opening_recommendations=5000), days=2)
     api = start_api(root)
-    page_size, checkpoint_every = 50, 120  # a checkpoint every third page: kills land between them too
+    # A checkpoint every third page and a merge every fourth checkpoint: kills land between
+    # checkpoints, during appends to the log and during merges into the warehouse.
+    page_size, checkpoint_every, merge_every = 50, 120, 500
 
     # The page boundaries a sync from the start goes through, to check each stored cursor against.
     boundaries: dict[str, set[str]] = {}
     seen: set[str] = set()
-    with FprClient(api.base_url, api.api_key) as client:
-        for page in client.iter_pages(None, page_size):
+    with fpr_client(api.base_url, api.api_key) as client:
+        for page in RestPager(client, FPR, page_size=page_size).pages(None):
             seen |= {r["record_id"] for r in page.records}
-            boundaries[page.next_cursor] = set(seen)
+            boundaries[page.position] = set(seen)
     total = len(seen)
 
     reference = tmp_path / "reference.duckdb"
     sync_into(reference, api.base_url, api.api_key, page_size=page_size, checkpoint_every=checkpoint_every)
 
     env = {**os.environ, "FINMATCH_API_KEY": api.api_key, "PYTHONPATH": str(REPO_ROOT)}
-    command = child_sync_command(warehouse_file, api.base_url, page_size=page_size, checkpoint_every=checkpoint_every)
+    command = child_sync_command(
+        warehouse_file, api.base_url, page_size=page_size, checkpoint_every=checkpoint_every, merge_every=merge_every
+    )
     # Each run is killed when its k-th page arrives or its k-th checkpoint commits, some after a
     # short pause, so the kill lands while a page is planned, a checkpoint commits, a request is
     # in flight or pages wait in the read-ahead queue.
@@ -522,9 +549,10 @@ def test_an_extraction_killed_at_any_point_resumes_to_the_same_table(
         child.wait(timeout=30)
         assert killed and child.returncode == -signal.SIGKILL, f"the child finished before the kill ({child.returncode})"
 
-        # What survived is consistent: the stored cursor is a page boundary and the table holds
-        # exactly the records before it, each once.
+        # What survived is consistent: once the log is merged, the stored cursor is a page boundary
+        # and the table holds exactly the records before it, each once.
         conn = open_warehouse(warehouse_file)
+        recover(conn, FPR, log_dir=checkpoint_dir(warehouse_file))
         state = read_state(conn)
         if state is None:
             assert not table_exists(conn, "raw", "fpr_records") or conn.execute("select count(*) from raw.fpr_records").fetchone() == (0,)
@@ -575,7 +603,7 @@ def test_injected_faults_are_retried_counted_and_change_nothing(
     expected = _expected_retries(FaultConfig(**faults), pages)
     assert expected["rate_limit"] >= 1 and expected["error"] >= 1 and expected["drop"] >= 1
 
-    summary = sync_into(warehouse_file, api.base_url, api.api_key, page_size=page_size, prefetch_pages=0)
+    summary = sync_into(warehouse_file, api.base_url, api.api_key, page_size=page_size)
 
     assert_table_equals(open_warehouse(warehouse_file), latest_state_sql(generated_landing))
     assert summary.retries == sum(expected.values())
@@ -664,27 +692,27 @@ def test_a_new_field_and_a_record_without_a_key_over_the_wire(
 
 
 def test_the_client_reports_changes_past_a_cursor_for_sensors(fpr_api: LiveApi, fpr_landing: Path) -> None:
-    with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
-        everything = client.changes()
-        pages = list(client.iter_pages(None, 200))
-        after_all = client.changes(pages[-1].next_cursor)
+    with fpr_client(fpr_api.base_url, fpr_api.api_key) as client:
+        pager = RestPager(client, FPR, page_size=200)
+        everything = pager.changes(None)
+        pages = list(pager.pages(None))
+        after_all = pager.changes(pages[-1].position)
 
     total = duckdb.connect().execute(f"select count(*) from ({latest_state_sql(fpr_landing)})").fetchone()[0]
-    assert everything.count == total and everything.high_water_mark
-    assert (after_all.count, after_all.high_water_mark) == (0, everything.high_water_mark)
-    assert after_all.cursor == pages[-1].next_cursor
+    assert everything.count == total and everything.mark
+    assert after_all.count == 0
 
 
 def test_the_client_does_not_retry_a_bad_request(fpr_api: LiveApi) -> None:
-    with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
+    with fpr_client(fpr_api.base_url, fpr_api.api_key) as client:
         with pytest.raises(RequestRejected, match="invalid_cursor") as failure:
-            client.fetch_page("forged.cursor-value-AAAAAAAAAAAAAAAAAAAAAA", 10)
+            next(RestPager(client, FPR, page_size=10).pages("forged.cursor-value-AAAAAAAAAAAAAAAAAAAAAA"))
     assert failure.value.attempts == 1 and failure.value.status == 400
     assert client.stats.retries == 0
 
 
 def test_the_client_never_shows_its_key(fpr_api: LiveApi) -> None:
-    with FprClient(fpr_api.base_url, fpr_api.api_key) as client:
+    with fpr_client(fpr_api.base_url, fpr_api.api_key) as client:
         assert fpr_api.api_key not in repr(client)
 
 
@@ -727,8 +755,8 @@ def test_a_body_that_is_not_json_is_retried_as_an_unreadable_response(vendor) ->
     page = json.dumps({"fpr_records": [], "next_cursor": "c", "has_more": False}).encode()
     handler.script = [(200, b'{"fpr_records": [', 0.0), (200, page, 0.0)]
 
-    with FprClient(url, "k", policy=FAST_RETRIES) as client:
-        assert client.fetch_page(None, 10).next_cursor == "c"
+    with fpr_client(url, "k", policy=FAST_RETRIES) as client:
+        assert next(RestPager(client, FPR, page_size=10).pages(None)).position == "c"
     assert client.stats.retries == 1 and client.stats.retried_by_reason == {"unreadable response": 1}
 
 
@@ -736,8 +764,8 @@ def test_a_page_that_breaks_the_contract_stops_the_sync_without_retrying(vendor)
     url, handler = vendor
     handler.script = [(200, b'{"fpr_records": [], "has_more": "no"}', 0.0)]
 
-    with FprClient(url, "k", policy=FAST_RETRIES) as client, pytest.raises(ProtocolError, match="breaks the API contract"):
-        client.fetch_page(None, 10)
+    with fpr_client(url, "k", policy=FAST_RETRIES) as client, pytest.raises(ProtocolError, match="breaks the API contract"):
+        next(RestPager(client, FPR, page_size=10).pages(None))
     assert len(handler.seen) == 1
 
 
@@ -745,15 +773,34 @@ def test_timeouts_are_retried_and_then_fail_the_request(vendor) -> None:
     url, handler = vendor
     handler.script = [(200, b"{}", 1.0)] * 3
 
-    with FprClient(url, "k", timeout_s=0.2, policy=RetryPolicy(max_attempts=3, base_delay_s=0.01)) as client:
+    with fpr_client(url, "k", timeout_s=0.2, policy=RetryPolicy(max_attempts=3, base_delay_s=0.01)) as client:
         with pytest.raises(RetriesExhausted, match=r"gave up after 3 attempts .* timeout"):
-            client.fetch_page(None, 10)
+            next(RestPager(client, FPR, page_size=10).pages(None))
     assert client.stats.retries == 2 and client.stats.retried_by_reason == {"timeout": 2}
 
 
-def test_the_key_goes_in_the_x_api_key_header_and_nowhere_else(vendor) -> None:
+@pytest.mark.parametrize(("header", "seen"), [("api_key", (None, "secret-key")), ("x-api-key", ("secret-key", None))])
+def test_the_key_goes_in_the_configured_header_and_nowhere_else(vendor, header: str, seen: tuple[Any, Any]) -> None:
     url, handler = vendor
     handler.script = [(200, json.dumps({"fpr_records": [], "next_cursor": "c", "has_more": False}).encode(), 0.0)]
-    with FprClient(url, "secret-key") as client:
-        client.fetch_page("cur", 5)
-    assert handler.seen == [("/fpr_data?page_size=5&cursor=cur", "secret-key", None)]
+    with fpr_client(url, "secret-key", header=header) as client:
+        next(RestPager(client, sources.fpr_records(header), page_size=5).pages("cur"))
+    assert handler.seen == [("/fpr_data?page_size=5&cursor=cur", *seen)]
+
+
+def test_a_feed_without_has_more_is_paged_until_an_empty_page(vendor) -> None:
+    url, handler = vendor
+    pages = [{"fpr_records": [record(1)], "next_cursor": "c1"}, {"fpr_records": [], "next_cursor": "c1"}]
+    handler.script = [(200, json.dumps(p).encode(), 0.0) for p in pages]
+    with fpr_client(url, "k") as client:
+        got = list(RestPager(client, FPR, page_size=1).pages(None))
+    assert [(len(p.records), p.position) for p in got] == [(1, "c1"), (0, "c1")]
+    assert len(handler.seen) == 2
+
+
+def test_a_redirect_is_refused_so_the_key_never_follows_it(vendor) -> None:
+    url, handler = vendor
+    handler.script = [(302, b"{}", 0.0)]
+    with fpr_client(url, "secret-key", policy=FAST_RETRIES) as client, pytest.raises(RequestRejected, match="HTTP 302"):
+        next(RestPager(client, FPR, page_size=5).pages(None))
+    assert len(handler.seen) == 1

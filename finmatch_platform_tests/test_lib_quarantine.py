@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
-from finmatch_platform.lib.fpr_client import ClientStats, Page
-from finmatch_platform.lib.fpr_sync import sync_fpr_records
+from finmatch_platform.lib.connectors import sources
+from finmatch_platform.lib.connectors.http import ClientStats
+from finmatch_platform.lib.connectors.paging import Page
+from finmatch_platform.lib.connectors.sync import sync_source
 from finmatch_platform.lib.quality import ensure_quarantine_table
 
 
@@ -17,19 +20,19 @@ class _OnePage:
     def __init__(self) -> None:
         self.stats = ClientStats()
 
-    def fetch_page(self, cursor: str | None, page_size: int) -> Page:
+    def pages(self, position: str | None) -> Iterator[Page]:
         records = [
             {"customer_id": "C000000001", "updated_at": "2026-10-01T10:00:00.000000Z", "_deleted": False},
             {"record_id": "FPR0000000001", "updated_at": "2026-10-01T10:00:01.000000Z", "_deleted": False},
         ]
-        return Page(records=records, next_cursor="after-first-page", has_more=False)
+        yield Page(records, "after-first-page")
 
 
 def test_the_extraction_quarantines_into_a_table_the_quality_gate_created_first(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as conn:
         ensure_quarantine_table(conn)
 
-        summary = sync_fpr_records(conn, _OnePage())
+        summary = sync_source(conn, sources.fpr_records(), _OnePage(), log_dir=tmp_path / "checkpoints")
 
         rows = conn.execute(
             "select source_table, record_key, rule, reason, json_extract_string(payload, '$.customer_id') "
@@ -41,7 +44,7 @@ def test_the_extraction_quarantines_into_a_table_the_quality_gate_created_first(
 
 def test_the_quality_gate_widens_a_quarantine_table_the_extraction_created_first(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as conn:
-        sync_fpr_records(conn, _OnePage())
+        sync_source(conn, sources.fpr_records(), _OnePage(), log_dir=tmp_path / "checkpoints")
 
         ensure_quarantine_table(conn)
 

@@ -4,7 +4,6 @@ One run generates every entity of a day together, because they are consistent wi
 (transactions reference that day's accounts, FPR records reference customers and products).
 """
 
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "credit_scores": "CIBIL score checks per customer (history).",
     "fpr_records": "FPR product-recommendation change log: new recommendations, status changes and "
     "tombstones of the day. Served by the FPR API, not loaded directly.",
+    "screening_groups": "PayScore screening-group change log: groups created and updated on the day. "
+    "Served by the PayScore API, not loaded directly.",
 }
 
 

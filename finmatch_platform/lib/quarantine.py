@@ -1,7 +1,6 @@
 """``meta.quarantine``: one table for every record a load refused, with the rule and the reason.
 
-Shared by the extraction (records the FPR API sent that cannot be keyed or do not fit the
-contract) and the quality gate (rows failing a blocking validation rule), so operators look in
+Shared by the extraction (records a vendor API sent that cannot be stored at all) and the quality gate (rows failing a blocking validation rule), so operators look in
 one place. Each writer creates or widens the table through :func:`quarantine_ddl`.
 """
 

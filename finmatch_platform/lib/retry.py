@@ -1,4 +1,4 @@
-"""The retry policy of the FPR client: a pure function from what happened to what to do next.
+"""The retry policy of the connector clients: a pure function from what happened to what to do next.
 
 ``decide`` never sleeps and never reads a clock or a global random generator: the caller passes
 the attempt number, the time already spent, a seeded ``random.Random`` and "now", and sleeps for
@@ -121,11 +121,14 @@ def decide(
     policy: RetryPolicy,
     rng: random.Random,
     now: dt.datetime,
+    api: str = "the FPR API",
+    key_env: str = API_KEY_ENV,
 ) -> Decision:
     """What to do after attempt number ``attempt`` (1-based) ended with ``outcome``.
 
     ``elapsed_s`` is the wall time since the first attempt of this request began; ``now`` (aware)
-    is only used to turn an HTTP-date ``Retry-After`` into a wait.
+    is only used to turn an HTTP-date ``Retry-After`` into a wait. ``api`` and ``key_env`` name
+    the service and the variable holding its key in failure messages.
     """
     status = outcome.status
     if status is not None and 200 <= status < 300:
@@ -134,13 +137,13 @@ def decide(
         return Decision(
             Action.FAIL,
             failure=Failure.AUTH,
-            reason=f"the FPR API refused the API key ({outcome.describe()}): check {API_KEY_ENV}",
+            reason=f"{api} refused the API key ({outcome.describe()}): check {key_env}",
         )
     if status is not None and status != 429 and not 500 <= status <= 599:
         return Decision(
             Action.FAIL,
             failure=Failure.REJECTED,
-            reason=f"the FPR API rejected the request ({outcome.describe()}); not retried",
+            reason=f"{api} rejected the request ({outcome.describe()}); not retried",
         )
 
     # Retryable from here: 429, 5xx or a transport error.
@@ -224,7 +227,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _wait(attempt: int, outcome: Outcome, policy: RetryPolicy, rng: random.Random, now: dt.datetime) -> tuple[float, str]:
+def _wait(
+    attempt: int, outcome: Outcome, policy: RetryPolicy, rng: random.Random, now: dt.datetime
+) -> tuple[float, str]:
     if outcome.status in (429, 503):
         raw = _header(outcome.headers, "Retry-After")
         asked = parse_retry_after(raw, now)

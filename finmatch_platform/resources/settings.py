@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The repository root in a checkout (the package is installed editable); data lives beside it.
@@ -18,6 +18,7 @@ DEFAULT_START_DATE = dt.date(2026, 10, 1)
 DEFAULT_API_PORT = 8765
 DEFAULT_HISTORY_DAYS = 30
 DEFAULT_SENSOR_INTERVAL_S = 30
+DEFAULT_PAYSCORE_PORT = 8766
 
 
 class SettingsError(ValueError):
@@ -68,6 +69,11 @@ class Settings:
     sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S
     # Whether the declarative-automation sensor starts running (it can be toggled in the UI).
     automation: bool = True
+    # The header the FPR key is sent in: the documented api_key, or x-api-key.
+    api_key_header: str = "api_key"
+    # FINMATCH_PAYSCORE_*: the PayScore connector's settings, passed as they are to its resource,
+    # which validates each against its range (resources/vendor_apis.py).
+    payscore: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -86,14 +92,61 @@ class Settings:
             history_days=_int("FINMATCH_HISTORY_DAYS", DEFAULT_HISTORY_DAYS, 1, 3650),
             sensor_interval_s=_int("FINMATCH_SENSOR_INTERVAL_SECONDS", DEFAULT_SENSOR_INTERVAL_S, 5, 86_400),
             automation=_int("FINMATCH_AUTOMATION", 1, 0, 1) == 1,
+            api_key_header=_env("FINMATCH_API_KEY_HEADER") or "api_key",
+            payscore=_payscore_env(),
         )
+
+
+# FINMATCH_PAYSCORE_<NAME> -> the PayScore resource's field, with how to read the text.
+_PAYSCORE_FIELDS: dict[str, type] = {
+    "environment": str,
+    "base_url": str,
+    "initial_sync_days": int,
+    "max_records_per_page": int,
+    "request_timeout_seconds": float,
+    "retry_attempts": int,
+    "enable_incremental_sync": bool,
+    "enable_screening_groups": bool,
+    "sync_frequency_hours": int,
+}
+
+
+def payscore_field(name: str) -> str:
+    """The resource field a FINMATCH_PAYSCORE_* setting sets (the vendor's name where it differs)."""
+    return "request_timeout_s" if name == "request_timeout_seconds" else name
+
+
+def payscore_variable(field_name: str) -> str:
+    """The variable that sets a PayScore resource field, for messages."""
+    name = "request_timeout_seconds" if field_name == "request_timeout_s" else field_name
+    return f"FINMATCH_PAYSCORE_{name.upper()}"
+
+
+def _payscore_env() -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, kind in _PAYSCORE_FIELDS.items():
+        variable = f"FINMATCH_PAYSCORE_{name.upper()}"
+        raw = _env(variable)
+        if raw is None:
+            continue
+        target = payscore_field(name)
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise SettingsError(f"{variable} must be true or false, got {raw!r}")
+            values[target] = raw.lower() in ("true", "1")
+        elif kind is str:
+            values[target] = raw
+        else:
+            try:
+                values[target] = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{variable} must be a number, got {raw!r}") from None
+    return values
 
 
 def require_secret(name: str) -> str:
     """A secret from the environment, or an error that says how to provide it (never its value)."""
     value = _env(name)
     if value is None:
-        raise SettingsError(
-            f"{name} is not set. Export it (make run generates a local one in .finmatch/secrets.env)."
-        )
+        raise SettingsError(f"{name} is not set. Export it (make run generates a local one in .finmatch/secrets.env).")
     return value

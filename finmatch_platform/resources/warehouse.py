@@ -28,6 +28,11 @@ class WarehouseResource(DuckDBResource):
         default=120.0, ge=0, le=3600, description="How long to wait for the file lock (0-3600 s)."
     )
 
+    def checkpoint_dir(self) -> Path:
+        """Where the connectors' checkpoint logs live: beside the file whose merges they feed."""
+        database = Path(self.database)
+        return database.with_name(database.stem + ".checkpoints")
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
@@ -48,5 +53,3 @@ class WarehouseResource(DuckDBResource):
                 if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                     raise
                 time.sleep(_LOCK_POLL_S)
-
-

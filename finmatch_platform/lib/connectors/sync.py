@@ -1,0 +1,357 @@
+"""The connector engine's entry point: sync one declared source into ``raw.<table>``.
+
+- **Checkpoints** go to the stream's checkpoint log (``checkpoint_log.py``): every
+  ``checkpoint_every`` records, at the first page boundary at or after it, the records received
+  and the position after them are appended as one checksummed record and synced to disk. The
+  position is always that of the last page whose records are all in the log, so a process
+  killed at any moment resumes with no record lost and none doubled.
+- **Merges** apply the log to the warehouse in bulk, in one DuckDB transaction (rows, new or
+  widened columns, quarantine, the stream's position and the log sequence merged), every
+  ``merge_every`` records and at the end. A sync starts by merging whatever an interrupted one
+  left in the log. The merge is where the per-transaction cost of the warehouse is paid, once
+  per many pages instead of once per page.
+- **State**: ``meta.extraction_state``. ``full_refresh`` starts from the beginning and, in the
+  first merge, drops the table, the position and the stream's quarantine rows (a reset).
+- **Upsert by primary key**, with ``_synced_at`` stamped per merge; a tombstone is a soft
+  delete (the row keeps its last values, flagged deleted); a later live version revives it.
+- **Quarantine and schema drift**: see ``planner.py``. Payloads are masked before they are
+  written (``mask``), so no raw PII reaches ``meta.quarantine``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from finmatch_platform.lib.connectors.checkpoint_log import CheckpointLog, Entry
+from finmatch_platform.lib.connectors.declaration import RestSource
+from finmatch_platform.lib.connectors.http import ClientStats, ExtractionError, RequestRejected
+from finmatch_platform.lib.connectors.paging import Page, PageSource
+from finmatch_platform.lib.connectors.planner import Batch, Plan, Planner
+from finmatch_platform.lib.connectors.writer import (
+    duckdb_setting,
+    ensure_meta,
+    fold_wal,
+    quarantine_table,
+    read_state,
+    row_count,
+    table_view,
+    write_plan,
+)
+
+log = logging.getLogger("finmatch.extraction")
+
+DEFAULT_MERGE_EVERY = 20_000
+# Automatic WAL checkpoints rewrite the table's open row group; the sync folds the WAL once at its end.
+SYNC_CHECKPOINT_THRESHOLD = "256MB"
+
+
+class SyncError(ExtractionError):
+    """The sync cannot proceed for a reason of its own (e.g. the stored position is rejected)."""
+
+
+@dataclass(frozen=True)
+class CheckpointProgress:
+    """Passed to ``on_checkpoint`` after each checkpoint is durable: the running totals."""
+
+    checkpoint: int
+    records: int  # records received so far (all durable at this point)
+    pages: int
+    batch_records: int
+    position: str | None
+    elapsed_s: float
+
+
+@dataclass
+class SyncSummary:
+    """What one sync did (the operation summary). ``upserts`` = inserted + updated."""
+
+    stream: str
+    full_refresh: bool
+    cursor_before: str | None
+    cursor_after: str | None = None
+    pages: int = 0
+    records: int = 0  # records received from the API, quarantined ones included
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    truncates: int = 0  # resets: the table dropped and reloaded
+    duplicates_in_batch: int = 0
+    quarantined: int = 0
+    checkpoints: int = 0
+    merges: int = 0
+    replayed_checkpoints: int = 0  # left in the log by an interrupted sync, merged first
+    schema_changes: int = 0
+    new_columns: list[str] = field(default_factory=list)
+    widened_columns: list[str] = field(default_factory=list)
+    retries: int = 0
+    wait_s: float = 0.0
+    requests: int = 0
+    rows_in_table: int = 0
+    started_at: dt.datetime | None = None
+    duration_s: float = 0.0
+
+    @property
+    def upserts(self) -> int:
+        return self.inserted + self.updated
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.quarantined / self.records if self.records else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["upserts"] = self.upserts
+        data["started_at"] = self.started_at.isoformat() if self.started_at else None
+        return data
+
+
+def _keep(record: Any) -> Any:
+    return record
+
+
+def log_path(log_dir: Path, stream: str) -> Path:
+    return Path(log_dir) / f"{stream}.ckpt"
+
+
+def sync_source(
+    conn: duckdb.DuckDBPyConnection,
+    source: RestSource,
+    pages: PageSource,
+    *,
+    log_dir: Path,
+    checkpoint_every: int | None = None,
+    merge_every: int = DEFAULT_MERGE_EVERY,
+    full_refresh: bool = False,
+    mask: Callable[[Any], Any] = _keep,
+    fsync: bool = True,
+    on_checkpoint: Callable[[CheckpointProgress], None] | None = None,
+    on_page: Callable[[int, int], None] | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    recover_only: bool = False,
+) -> SyncSummary:
+    """Sync ``source`` from its stored position; see the module docstring.
+
+    Raises an ``ExtractionError`` when the API cannot be synced, after merging every checkpoint
+    made before the failure, so the next run resumes after them. ``recover_only`` merges what an
+    interrupted sync left in the log and stops there, without a request.
+    """
+    checkpoint_every = checkpoint_every or source.checkpoint_every
+    if checkpoint_every < 1 or merge_every < 1:
+        raise ValueError(f"checkpoint_every and merge_every must be at least 1, got {checkpoint_every}, {merge_every}")
+    started = time.monotonic()
+    stats = pages.stats
+    retries_before, wait_before, requests_before = stats.retries, stats.wait_s, stats.requests
+    state = read_state(conn, source.name)
+    view = table_view(conn, source)
+    summary = SyncSummary(source.name, full_refresh, state.cursor if state else None, started_at=now())
+    summary.cursor_after = summary.cursor_before
+    with CheckpointLog(log_path(log_dir, source.name), fsync=fsync) as cp_log:
+        pending = [e for e in cp_log.replay() if not state or e.seq > state.log_seq]
+        if full_refresh:
+            pending = []
+            cp_log.clear()
+        reset = full_refresh
+        stored = state.cursor if state else None
+        if not full_refresh and state is not None and state.cursor and not view.exists and not pending:
+            # A position without its table would skip every record before it: start over instead.
+            log.warning(
+                "raw.%s is missing but a position is stored for %r: syncing from the beginning",
+                source.table,
+                source.name,
+            )
+            reset = True
+        planner = Planner(source, view, has_state_row=state is not None, reset=reset, now=now)
+        seq = max([e.seq for e in pending] + [state.log_seq if state else 0])
+        merge_batch = Batch(position=stored)
+        if pending:
+            summary.replayed_checkpoints = len(pending)
+            for entry in pending:
+                _add_entry(merge_batch, entry)
+            log.info("%s: merging %d checkpoints left by an interrupted sync", source.name, len(pending))
+            _merge(conn, source, planner, merge_batch, seq, mask, summary)
+            cp_log.clear()
+            merge_batch = Batch(position=merge_batch.position)
+        if recover_only:
+            summary.rows_in_table = row_count(conn, source)
+            return summary
+        start = None if reset else merge_batch.position
+        summary.cursor_before = start if not reset else summary.cursor_before
+        log.info(
+            "syncing %s from %s (checkpoint every %d records, merge every %d)",
+            source.name,
+            "the beginning" if start is None else "the stored position",
+            checkpoint_every,
+            merge_every,
+        )
+
+        checkpoint = Batch(position=start, reset=reset)
+        received_pages = received_records = 0
+        failure: BaseException | None = None
+
+        def flush_checkpoint() -> None:
+            nonlocal seq, checkpoint
+            seq += 1
+            cp_log.append(_entry(seq, checkpoint))
+            _add_entry(merge_batch, _entry(seq, checkpoint))
+            summary.checkpoints += 1
+            if on_checkpoint is not None:
+                on_checkpoint(
+                    CheckpointProgress(
+                        summary.checkpoints,
+                        received_records,
+                        received_pages,
+                        checkpoint.received,
+                        checkpoint.position,
+                        time.monotonic() - started,
+                    )
+                )
+            checkpoint = Batch(position=checkpoint.position)
+
+        with duckdb_setting(conn, "checkpoint_threshold", SYNC_CHECKPOINT_THRESHOLD):
+            try:
+                for page in pages.pages(start):
+                    planner.add_page(checkpoint, page.records, page.position, page.non_finite)
+                    received_pages += 1
+                    received_records += len(page.records)
+                    if on_page is not None:
+                        on_page(received_pages, received_records)
+                    if checkpoint.received >= checkpoint_every:
+                        flush_checkpoint()
+                        if merge_batch.received >= merge_every:
+                            _merge(conn, source, planner, merge_batch, seq, mask, summary)
+                            cp_log.clear()
+                            merge_batch = Batch(position=merge_batch.position)
+                # The tail: fewer than checkpoint_every records, a reset, or only a new position.
+                durable = merge_batch.position
+                first = state is None and summary.checkpoints == 0
+                if checkpoint.pages and (
+                    checkpoint.received or checkpoint.reset or first or checkpoint.position != durable
+                ):
+                    flush_checkpoint()
+                else:
+                    summary.pages += checkpoint.pages
+            except BaseException as exc:
+                failure = exc
+            finally:
+                if merge_batch.pages:
+                    try:
+                        _merge(conn, source, planner, merge_batch, seq, mask, summary)
+                        cp_log.clear()
+                    except BaseException as exc:
+                        if failure is None:
+                            raise
+                        raise exc from failure
+    if failure is not None:
+        if isinstance(failure, RequestRejected) and start is not None and "invalid_cursor" in str(failure):
+            raise SyncError(
+                f"{failure}. The stored position of {source.name!r} is no longer accepted (was the API key or cursor "
+                "secret rotated?): run the extraction with full_refresh to start over",
+                status=failure.status,
+                attempts=failure.attempts,
+            ) from failure
+        raise failure
+    fold_wal(conn)
+    summary.retries = stats.retries - retries_before
+    summary.wait_s = round(stats.wait_s - wait_before, 3)
+    summary.requests = stats.requests - requests_before
+    summary.rows_in_table = row_count(conn, source)
+    summary.duration_s = round(time.monotonic() - started, 3)
+    log.info(
+        "synced %s: %d records in %d pages, %d inserted, %d updated, %d deleted, %d quarantined, "
+        "%d checkpoints, %d merges, %d schema changes, %d retries (%.1f s waiting) in %.1f s",
+        source.name,
+        summary.records,
+        summary.pages,
+        summary.inserted,
+        summary.updated,
+        summary.deleted,
+        summary.quarantined,
+        summary.checkpoints,
+        summary.merges,
+        summary.schema_changes,
+        summary.retries,
+        summary.wait_s,
+        summary.duration_s,
+    )
+    return summary
+
+
+def _entry(seq: int, batch: Batch) -> Entry:
+    return Entry(seq, batch.position, batch.pages, batch.received, batch.records, batch.quarantine, batch.reset)
+
+
+def _add_entry(batch: Batch, entry: Entry) -> None:
+    batch.pages += entry.pages
+    batch.received += entry.received
+    batch.position = entry.position
+    batch.records.extend(entry.records)
+    batch.quarantine.extend(entry.quarantine)
+    batch.reset = batch.reset or entry.reset
+    for record in entry.records:
+        batch.new_keys.update(record.keys())
+
+
+def _merge(
+    conn: duckdb.DuckDBPyConnection,
+    source: RestSource,
+    planner: Planner,
+    batch: Batch,
+    seq: int,
+    mask: Callable[[Any], Any],
+    summary: SyncSummary,
+) -> Plan:
+    ensure_meta(conn)  # on the first write only: a sync that fails before it leaves no trace
+    batch.new_keys -= planner.columns.keys()
+    batch.new_keys.discard("_synced_at")
+    plan = planner.plan(batch, log_seq=seq)
+    quarantine = quarantine_table(source, plan.quarantine, plan.synced_at, mask) if plan.quarantine else None
+    write_plan(conn, source, plan, quarantine)
+    summary.merges += 1
+    summary.pages += plan.pages
+    summary.records += plan.records
+    summary.inserted += plan.inserted
+    summary.updated += plan.updated
+    summary.deleted += plan.deleted
+    summary.truncates += int(plan.reset)
+    summary.duplicates_in_batch += plan.duplicates
+    summary.quarantined += len(plan.quarantine)
+    summary.schema_changes += len(plan.schema_changes)
+    for name in plan.schema_changes:
+        target = (
+            summary.widened_columns
+            if name in planner.source.columns or name in summary.new_columns
+            else summary.new_columns
+        )
+        if name not in target:
+            target.append(name)
+    summary.cursor_after = plan.position
+    return plan
+
+
+__all__ = ["SyncSummary", "CheckpointProgress", "SyncError", "sync_source", "recover", "log_path"]
+
+
+def recover(
+    conn: duckdb.DuckDBPyConnection, source: RestSource, *, log_dir: Path, mask: Callable[[Any], Any] = _keep
+) -> SyncSummary:
+    """Merge whatever an interrupted sync of ``source`` left in its checkpoint log; no request made."""
+
+    class _NoPages:
+        stats = ClientStats()
+
+        def pages(self, position: str | None) -> Iterator[Page]:
+            return iter(())
+
+    return sync_source(conn, source, _NoPages(), log_dir=log_dir, mask=mask, recover_only=True)
