@@ -1,9 +1,10 @@
 """Benchmark the FPR API: page through 200,000 records the way a connector does.
 
-Run: ``.venv/bin/python bench/bench_api.py [--records N]``. Generates a synthetic FPR change log,
-starts the real ``finmatch-api`` (one uvicorn worker) on a free loopback port, and pages the whole
-feed with one ``requests.Session`` at page_size 100 and 200, decoding every page with
-``response.json()`` as connectors do. Prints a table and writes JSON under ``bench/results/``.
+Run: ``.venv/bin/python bench/bench_api.py [--records N] [--profile simulator|vendor]``. Generates
+a synthetic FPR change log, starts the real ``finmatch-api`` (one uvicorn worker) on a free loopback
+port, and pages the whole feed with one ``requests.Session`` at page_size 100 and 200, decoding
+every page with ``response.json()`` as connectors do (simulator: while ``has_more``; vendor: until
+an empty page, with the ``api_key`` header). Prints a table and writes JSON under ``bench/results/``.
 
 Target: >= 30,000 records/s at page_size 200.
 """
@@ -65,7 +66,7 @@ def generate_landing(root: Path, records: int, days: int = 20, seed: int = 1) ->
             "customer_email": pa.array([f"customer{i % 50_000}@example.com" for i in ids]),
             "customer_segment": _choice(rng, ["Urban", "Rural", "Semi-Urban"], n),
             "customer_lifecycle_stage": _choice(rng, ["New", "Growing", "Mature", "At Risk", "Dormant"], n),
-            "customer_lifecycle_transition_date": pa.array(day32 - rng.integers(0, 400, n), pa.int32()).cast(
+            "customer_lifecycle_stage_transition_date": pa.array(day32 - rng.integers(0, 400, n), pa.int32()).cast(
                 pa.date32()
             ),
             "account_balance": pa.array(np.round(rng.uniform(0, 500_000, n), 2)),
@@ -88,11 +89,12 @@ def generate_landing(root: Path, records: int, days: int = 20, seed: int = 1) ->
                 rng, ["Recommended", "Viewed", "Accepted", "Rejected"], n
             ),
             "recommendation_score": pa.array(np.round(rng.random(n), 4)),
-            "customer_product_usage": pa.array(np.round(rng.random(n), 4)),
+            # Decimal text, as the contract has it (the vendor documents a string).
+            "customer_product_usage": pa.array(np.char.mod("%.4f", rng.random(n)).tolist(), pa.string()),
             "customer_product_affinity": pa.array(np.round(rng.random(n), 4)),
             "customer_product_affinity_trend": _choice(rng, ["Increasing", "Stable", "Decreasing"], n),
             "customer_product_usage_trend": _choice(rng, ["Increasing", "Stable", "Decreasing"], n),
-            "customer_interests": _choice(rng, ["travel,dining", "sports", "gadgets,movies"], n),
+            "customer_product_interests": _choice(rng, ["travel,dining", "sports", "gadgets,movies"], n),
             "customer_satisfaction_score": pa.array(np.round(rng.uniform(1, 10, n), 1)),
             "customer_churn_probability": pa.array(np.round(rng.random(n), 4)),
             "updated_at": pa.array(stamps, pa.int64()).cast(schemas.TS),
@@ -108,9 +110,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(landing_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_server(
+    landing_dir: Path, log_path: Path, profile: str = "simulator"
+) -> tuple[subprocess.Popen[bytes], str, float]:
     port = _free_port()
-    env = {**os.environ, "FINMATCH_LANDING_DIR": str(landing_dir), "FINMATCH_API_KEY": API_KEY}
+    env = {
+        **os.environ,
+        "FINMATCH_LANDING_DIR": str(landing_dir),
+        "FINMATCH_API_KEY": API_KEY,
+        "FINMATCH_API_PROFILE": profile,
+    }
     env = {k: v for k, v in env.items() if not k.startswith("FINMATCH_FAULT_")}
     started = time.perf_counter()
     with open(log_path, "wb") as log:
@@ -132,10 +141,11 @@ def start_server(landing_dir: Path, log_path: Path) -> tuple[subprocess.Popen[by
     raise SystemExit(f"finmatch-api did not start:\n{log_path.read_text()}")
 
 
-def page_through(base_url: str, page_size: int) -> dict[str, Any]:
+def page_through(base_url: str, page_size: int, profile: str = "simulator") -> dict[str, Any]:
     """One full sync, as a connector runs it; returns throughput and per-page latency."""
+    vendor = profile == "vendor"
     session = requests.Session()
-    session.headers["x-api-key"] = API_KEY
+    session.headers["api_key" if vendor else "x-api-key"] = API_KEY
     latencies: list[float] = []
     records = 0
     cursor: str | None = None
@@ -150,7 +160,8 @@ def page_through(base_url: str, page_size: int) -> dict[str, Any]:
         latencies.append(time.perf_counter() - t0)
         records += len(page["fpr_records"])
         cursor = page["next_cursor"]
-        if not page["has_more"]:
+        # The vendor's document has no has_more: its connector stops on the first empty page.
+        if not (page["fpr_records"] if vendor else page["has_more"]):
             break
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -168,6 +179,7 @@ def page_through(base_url: str, page_size: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--profile", choices=["simulator", "vendor"], default="simulator")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
@@ -175,12 +187,12 @@ def main() -> int:
         t0 = time.perf_counter()
         generate_landing(root / "landing", args.records)
         generate_s = time.perf_counter() - t0
-        process, base_url, startup_s = start_server(root / "landing", root / "server.log")
+        process, base_url, startup_s = start_server(root / "landing", root / "server.log", args.profile)
         try:
             served = requests.get(f"{base_url}/health", timeout=5).json()["records"]
             assert served == args.records, f"server holds {served} records, expected {args.records}"
-            page_through(base_url, 200)  # warm-up: connection, allocator, CPU caches
-            runs = [page_through(base_url, size) for size in (100, 200)]
+            page_through(base_url, 200, args.profile)  # warm-up: connection, allocator, CPU caches
+            runs = [page_through(base_url, size, args.profile) for size in (100, 200)]
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -188,7 +200,7 @@ def main() -> int:
     for run in runs:
         assert run["records"] == args.records, f"paged {run['records']} records, expected {args.records}"
     print(
-        f"FPR API bench: {args.records:,} records; generated in {generate_s:.1f}s, "
+        f"FPR API bench ({args.profile} profile): {args.records:,} records; generated in {generate_s:.1f}s, "
         f"server ready in {startup_s:.1f}s"
     )
     print(
@@ -214,13 +226,14 @@ def main() -> int:
             "platform": platform.platform(),
         },
         "records": args.records,
+        "profile": args.profile,
         "generate_s": round(generate_s, 2),
         "server_ready_s": round(startup_s, 2),
         "target_records_per_s_at_200": TARGET_RECORDS_PER_S,
         "meets_target": at_200 >= TARGET_RECORDS_PER_S,
         "runs": runs,
     }
-    out = RESULTS_DIR / "bench_api.json"
+    out = RESULTS_DIR / ("bench_api.json" if args.profile == "simulator" else f"bench_api_{args.profile}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"results: {out}")
     return 0

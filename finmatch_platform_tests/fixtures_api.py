@@ -1,9 +1,11 @@
 """FPR API fixtures: a live server on a free loopback port, and change logs to serve.
 
-``start_api(landing_dir, **faults) -> LiveApi`` starts the real ``finmatch-api`` console script as
-a subprocess, waits for ``/health`` and stops it at teardown; fault knobs are the field names of
-:class:`finmatch_platform.api.faults.FaultConfig` (``start_api(landing, error_rate=0.3, seed=7)``).
-Extraction tests can use it as they are.
+``start_api(landing_dir, *, profile="simulator", **faults) -> LiveApi`` starts the real
+``finmatch-api`` console script as a subprocess, waits for ``/health`` and stops it at teardown;
+fault knobs are the field names of :class:`finmatch_platform.api.faults.FaultConfig`
+(``start_api(landing, error_rate=0.3, seed=7)``), and ``profile="vendor"`` serves the vendor's
+documented contract (``LiveApi.headers`` then sends the ``api_key`` header). Extraction tests can
+use it as they are.
 
 Landing zones come from the real generator (``generate_fpr_days``, with a raised deletion rate so
 tombstones are common). Where a test needs exact control (ties on updated_at, a record changed
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,8 @@ FPR_START_DAY = dt.date(2026, 10, 1)
 _UTC = dt.timezone.utc
 _FINMATCH_API = Path(sys.executable).with_name("finmatch-api")
 _FAULT_KNOBS = {f.name for f in dataclasses.fields(FaultConfig)}
+# Written out here, not imported from the server, so vendor-profile tests check its ids independently.
+VENDOR_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://finmatch.example/simulator/fpr/record_id")
 
 
 # --------------------------------------------------------------------------- the live server
@@ -56,10 +61,12 @@ class LiveApi:
     landing_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
+    profile: str = "simulator"
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"x-api-key": self.api_key}
+        # The vendor profile reads only the documented header.
+        return {"api_key" if self.profile == "vendor" else "x-api-key": self.api_key}
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -99,6 +106,7 @@ def launch_api(
     *,
     api_key: str | None = FPR_TEST_API_KEY,
     refresh_seconds: float = 0.0,
+    profile: str = "simulator",
     env: Mapping[str, str] | None = None,
     args: tuple[str, ...] = (),
     startup_timeout: float = 30.0,
@@ -106,7 +114,8 @@ def launch_api(
 ) -> LiveApi:
     """Start ``finmatch-api`` on a free loopback port and wait until /health answers.
 
-    ``refresh_seconds`` defaults to 0 so a day written by a test is visible to its next request.
+    ``refresh_seconds`` defaults to 0 so a day written by a test is visible to its next request;
+    ``profile`` is passed as FINMATCH_API_PROFILE ("simulator" or "vendor").
     """
     child_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("FINMATCH_FAULT_", "FINMATCH_API_"))
@@ -115,6 +124,7 @@ def launch_api(
     child_env.update(
         FINMATCH_LANDING_DIR=str(landing_dir),
         FINMATCH_API_REFRESH_SECONDS=str(refresh_seconds),
+        FINMATCH_API_PROFILE=profile,
         PYTHONUNBUFFERED="1",
     )
     if api_key is not None:
@@ -133,7 +143,7 @@ def launch_api(
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        api = LiveApi(f"http://127.0.0.1:{port}", api_key or "", Path(landing_dir), log_path, process)
+        api = LiveApi(f"http://127.0.0.1:{port}", api_key or "", Path(landing_dir), log_path, process, profile)
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -153,7 +163,8 @@ def launch_api(
 
 @pytest.fixture
 def start_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveApi]]:
-    """Factory: ``start_api(landing_dir, **faults) -> LiveApi``; every server stops at teardown."""
+    """Factory: ``start_api(landing_dir, *, profile="simulator", **options) -> LiveApi`` (options:
+    those of :func:`launch_api` and the fault knobs); every server stops at teardown."""
     started: list[LiveApi] = []
 
     def start(landing_dir: Path, **options: Any) -> LiveApi:
@@ -191,7 +202,7 @@ def fpr_row(
         customer_email=f"customer{number % 997}@example.com",
         customer_segment=rng.choice(["Urban", "Rural", "Semi-Urban"]),
         customer_lifecycle_stage=rng.choice(["New", "Growing", "Mature", "At Risk", "Dormant"]),
-        customer_lifecycle_transition_date=day - dt.timedelta(days=rng.randint(0, 400)),
+        customer_lifecycle_stage_transition_date=day - dt.timedelta(days=rng.randint(0, 400)),
         account_balance=round(rng.uniform(0, 500_000), 2),
         transaction_history="Food & Grocery:3;Travel:1",
         customer_transaction_value=round(rng.uniform(0, 80_000), 2),
@@ -208,11 +219,11 @@ def fpr_row(
         if accepted
         else rng.choice(["Recommended", "Viewed", "Rejected"]),
         recommendation_score=round(rng.random(), 4),
-        customer_product_usage=round(rng.random(), 4),
+        customer_product_usage=f"{rng.random():.4f}",  # the contract's decimal text
         customer_product_affinity=round(rng.random(), 4),
         customer_product_affinity_trend=rng.choice(["Increasing", "Stable", "Decreasing"]),
         customer_product_usage_trend=rng.choice(["Increasing", "Stable", "Decreasing"]),
-        customer_interests="travel,dining",
+        customer_product_interests="travel,dining",
         customer_satisfaction_score=round(rng.uniform(1, 10), 1),
         customer_churn_probability=round(rng.random(), 4),
     )
@@ -325,6 +336,16 @@ def to_api_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def vendor_view(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A served simulator record as the vendor profile serves it: record_id a uuid5 under the fixed
+    namespace, customer_id CUST_ + 6 digits from the number in C + 9 digits."""
+    out = dict(record)
+    out["record_id"] = str(uuid.uuid5(VENDOR_ID_NAMESPACE, record["record_id"]))
+    if out.get("customer_id") is not None:
+        out["customer_id"] = f"CUST_{int(out['customer_id'][1:]):06d}"
+    return out
+
+
 def expected_feed(landing_dir: Path) -> list[dict[str, Any]]:
     """The source's latest state, in feed order, read straight from the Parquet files."""
     latest: dict[str, dict[str, Any]] = {}
@@ -369,5 +390,13 @@ def fpr_handbuilt_api(
     fpr_handbuilt_landing: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveApi]:
     api = launch_api(fpr_handbuilt_landing, tmp_path_factory.mktemp("fpr-handbuilt-api-logs"))
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def fpr_vendor_api(fpr_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """One live server over ``fpr_landing`` in the strict ``vendor`` profile, no faults."""
+    api = launch_api(fpr_landing, tmp_path_factory.mktemp("fpr-vendor-api-logs"), profile="vendor")
     yield api
     api.stop()

@@ -12,14 +12,17 @@ import dataclasses
 import datetime as dt
 import email.utils
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 import requests
@@ -29,7 +32,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from finmatch_platform.api import storage
+from finmatch_platform.api import app, server, storage
 from finmatch_platform.api.faults import FaultConfig, decide
 from finmatch_platform.api.storage import FprStore
 from finmatch_platform.lib import landing, schemas
@@ -38,6 +41,7 @@ from finmatch_platform.lib.pagination import START, decode_cursor, derive_cursor
 from .fixtures_api import (
     FPR_START_DAY,
     FPR_TEST_API_KEY,
+    VENDOR_ID_NAMESPACE,
     ChangeLogBuilder,
     LiveApi,
     build_change_log,
@@ -46,6 +50,7 @@ from .fixtures_api import (
     generate_fpr_day,
     generate_fpr_days,
     to_api_json,
+    vendor_view,
     write_fpr_day,
 )
 
@@ -541,7 +546,7 @@ def test_an_out_of_range_fault_setting_stops_the_server_naming_the_variable(tmp_
     assert "FINMATCH_FAULT_ERROR_RATE / --fault-error-rate must be a share between 0 and 1" in result.stderr
 
 
-def test_help_documents_every_fault_knob_by_flag_and_variable() -> None:
+def test_help_documents_every_fault_knob_and_the_profile_by_flag_and_variable() -> None:
     result = subprocess.run([FINMATCH_API, "--help"], capture_output=True, text=True, timeout=30)
     help_text = " ".join(result.stdout.split())
 
@@ -549,8 +554,10 @@ def test_help_documents_every_fault_knob_by_flag_and_variable() -> None:
     for knob in dataclasses.fields(FaultConfig):
         assert f"--fault-{knob.name.replace('_', '-')}" in help_text
         assert f"FINMATCH_FAULT_{knob.name.upper()}" in help_text
-    for variable in ("FINMATCH_API_KEY", "FINMATCH_LANDING_DIR", "FINMATCH_CURSOR_SECRET"):
+    for variable in ("FINMATCH_API_KEY", "FINMATCH_LANDING_DIR", "FINMATCH_CURSOR_SECRET", "FINMATCH_API_PROFILE"):
         assert variable in help_text
+    assert "--profile" in help_text and "stops on an empty page" in help_text
+    assert server.PROFILES == app.PROFILES, "the CLI spells the profiles the app knows"
 
 
 # --------------------------------------------------------------------------- the OpenAPI document
@@ -715,6 +722,259 @@ def test_a_retrying_client_gets_the_whole_feed_through_drops_rate_limits_and_err
 
     assert client.table == source_state(fpr_landing)
     assert {"drop", "429"} <= set(client.faults_seen) and any(f.startswith("5") for f in client.faults_seen)
+
+
+# --------------------------------------------------------------------------- the vendor's documented contract
+
+# The "Data Schema" table of the vendor's connector documentation (sources/000_*: "FPR API
+# Details"), in its order: (field, documented type).
+DOCUMENTED_FIELDS: list[tuple[str, str]] = [
+    ("record_id", "string"),
+    ("customer_id", "string"),
+    ("customer_name", "string"),
+    ("customer_email", "string"),
+    ("customer_segment", "string"),
+    ("customer_lifecycle_stage", "string"),
+    ("customer_lifecycle_stage_transition_date", "date"),
+    ("account_balance", "float"),
+    ("transaction_history", "string"),
+    ("customer_transaction_value", "float"),
+    ("customer_transaction_count", "integer"),
+    ("product_id", "string"),
+    ("product_name", "string"),
+    ("product_type", "string"),
+    ("product_terms", "string"),
+    ("product_sales_amount", "float"),
+    ("product_sales_date", "date"),
+    ("product_recommendation", "string"),
+    ("product_recommendation_date", "date"),
+    ("product_recommendation_status", "string"),
+    ("recommendation_score", "float"),
+    ("customer_product_usage", "string"),
+    ("customer_product_affinity", "float"),
+    ("customer_product_affinity_trend", "string"),
+    ("customer_product_usage_trend", "string"),
+    ("customer_product_interests", "string"),
+    ("customer_satisfaction_score", "float"),
+    ("customer_churn_probability", "float"),
+]
+_DOCUMENTED_TYPES = {
+    "string": lambda t: pa.types.is_string(t),
+    "float": lambda t: pa.types.is_floating(t),
+    "integer": lambda t: pa.types.is_integer(t),
+    "date": lambda t: pa.types.is_date(t),
+}
+_JSON_TYPES = {"string": str, "float": float, "integer": int, "date": str}
+VENDOR_CUSTOMER_ID = re.compile(r"CUST_\d{6}")
+
+
+def vendor_sync(
+    api: LiveApi, cursor: str | None = None, page_size: int = 100
+) -> tuple[list[dict[str, Any]], str, int]:
+    """Page as the vendor's document says: ``api_key`` header, stop on the first empty page
+    (there is no has_more): (records, final next_cursor, pages including the empty one)."""
+    records: list[dict[str, Any]] = []
+    pages = 0
+    with requests.Session() as session:
+        session.headers["api_key"] = api.api_key
+        while True:
+            params: dict[str, Any] = {"page_size": page_size}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = session.get(f"{api.base_url}/fpr_data", params=params, timeout=10)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert set(page) == {"fpr_records", "next_cursor"}, "exactly the documented keys, no has_more"
+            pages += 1
+            if not page["fpr_records"]:
+                assert cursor is None or page["next_cursor"] == cursor, "an empty page keeps the cursor"
+                return records, page["next_cursor"], pages
+            assert len(page["fpr_records"]) <= page_size
+            records += page["fpr_records"]
+            cursor = page["next_cursor"]
+
+
+def test_the_landing_contract_has_exactly_the_28_documented_fields_and_types() -> None:
+    assert len(DOCUMENTED_FIELDS) == 28
+    assert schemas.FPR_RECORDS.names == [name for name, _ in DOCUMENTED_FIELDS] + ["updated_at", "_deleted"]
+    for name, documented in DOCUMENTED_FIELDS:
+        assert _DOCUMENTED_TYPES[documented](schemas.FPR_RECORDS.field(name).type), name
+
+
+@pytest.mark.parametrize("profile", ["simulator", "vendor"])
+def test_both_profiles_serve_the_28_documented_fields_with_their_json_types(
+    profile: str, fpr_api: LiveApi, fpr_vendor_api: LiveApi
+) -> None:
+    records = vendor_sync(fpr_vendor_api, page_size=200)[0] if profile == "vendor" else sync(fpr_api, page_size=200)[0]
+
+    documented = [name for name, _ in DOCUMENTED_FIELDS]
+    live = [r for r in records if not r["_deleted"]]
+    assert live
+    for record in records:
+        assert list(record) == documented + ["updated_at", "_deleted"]
+    for name, documented_type in DOCUMENTED_FIELDS:
+        values = [r[name] for r in live if r[name] is not None]
+        assert values and all(isinstance(v, _JSON_TYPES[documented_type]) for v in values), name
+    usage = [float(r["customer_product_usage"]) for r in live]  # decimal text, e.g. "0.4231"
+    assert all(0 <= u <= 1 for u in usage)
+    assert all(re.fullmatch(r"[01]\.\d{4}", r["customer_product_usage"]) for r in live)
+
+
+def test_the_vendor_profile_serves_uuid_record_ids_and_cust_customer_ids(
+    fpr_vendor_api: LiveApi, fpr_landing: Path
+) -> None:
+    records, _cursor, _pages = vendor_sync(fpr_vendor_api, page_size=200)
+
+    # The same feed, order and values as the simulator's, with the ids in the vendor's shapes.
+    assert records == [vendor_view(r) for r in expected_feed(fpr_landing)]
+    for record in records:
+        assert uuid.UUID(record["record_id"]).version == 5
+        assert str(uuid.UUID(record["record_id"])) == record["record_id"]
+    live = [r for r in records if not r["_deleted"]]
+    assert all(VENDOR_CUSTOMER_ID.fullmatch(r["customer_id"]) for r in live)
+    assert all(r["customer_id"] is None for r in records if r["_deleted"])
+
+
+def test_vendor_ids_are_stable_across_requests_and_restarts(
+    start_api: Any, fpr_vendor_api: LiveApi, fpr_landing: Path
+) -> None:
+    first = [r["record_id"] for r in get(fpr_vendor_api, page_size=50).json()["fpr_records"]]
+    again = [r["record_id"] for r in get(fpr_vendor_api, page_size=50).json()["fpr_records"]]
+    restarted = start_api(fpr_landing, profile="vendor")
+
+    assert first == again == [r["record_id"] for r in get(restarted, page_size=50).json()["fpr_records"]]
+    assert storage.vendor_record_id("FPR0000000001") == str(uuid.uuid5(VENDOR_ID_NAMESPACE, "FPR0000000001"))
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "detail"),
+    [
+        ({"api_key": FPR_TEST_API_KEY}, 200, None),
+        ({"x-api-key": FPR_TEST_API_KEY}, 401, "missing API key: send it in the api_key header; this API does not read x-api-key"),
+        ({}, 401, "missing API key: send it in the api_key header"),
+        ({"api_key": ""}, 401, "missing API key: send it in the api_key header"),
+        ({"api_key": "wrong"}, 401, "invalid API key"),
+        ({"api_key": "wrong", "x-api-key": FPR_TEST_API_KEY}, 401, "invalid API key"),
+    ],
+)
+def test_the_vendor_profile_accepts_only_the_documented_api_key_header(
+    fpr_vendor_api: LiveApi, headers: dict[str, str], status: int, detail: str | None
+) -> None:
+    response = get(fpr_vendor_api, headers=headers)
+
+    assert response.status_code == status
+    if detail is not None:
+        assert response.json() == {"error": "unauthorized", "detail": detail, "parameter": None}
+    if status != 200:
+        assert FPR_TEST_API_KEY not in response.text
+
+
+def test_the_vendor_profile_has_no_changes_endpoint(fpr_vendor_api: LiveApi) -> None:
+    response = get(fpr_vendor_api, "/fpr_data/changes")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "not_found"
+
+
+def test_vendor_pages_carry_no_has_more_and_the_feed_ends_with_an_empty_page(
+    fpr_vendor_api: LiveApi, fpr_landing: Path
+) -> None:
+    total = len(expected_feed(fpr_landing))
+
+    records, cursor, pages = vendor_sync(fpr_vendor_api, page_size=100)
+
+    assert len(records) == total
+    assert pages == -(-total // 100) + 1, "every full page, then one empty page"
+    assert get(fpr_vendor_api, cursor=cursor).json() == {"fpr_records": [], "next_cursor": cursor}
+
+
+def test_a_stored_vendor_cursor_yields_exactly_the_changes_since(start_api: Any, tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    builder = ChangeLogBuilder(root)
+    builder.day(FPR_START_DAY, created=240)
+    api = start_api(root, profile="vendor")
+    first_sync, cursor, _pages = vendor_sync(api, page_size=7)
+    assert vendor_sync(api, cursor=cursor) == ([], cursor, 1), "nothing new: one empty page"
+
+    day2_rows = builder.day(FPR_START_DAY + dt.timedelta(days=1), created=60, updated=45, deleted=6)
+
+    new_records, _next, _pages = vendor_sync(api, cursor=cursor, page_size=9)
+    expected = {vendor_view(r)["record_id"]: vendor_view(r) for r in latest_of(day2_rows).values()}
+    assert {r["record_id"]: r for r in new_records} == expected
+    assert len(new_records) == len(expected)
+    assert sum(r["_deleted"] for r in new_records) == 6, "the day's tombstones arrive once"
+    synced_before = {r["record_id"] for r in first_sync}
+    assert sum(r["record_id"] in synced_before and not r["_deleted"] for r in new_records) > 0, "and its updates"
+
+
+def test_the_vendor_openapi_document_describes_only_the_documented_contract(fpr_vendor_api: LiveApi) -> None:
+    doc = requests.get(f"{fpr_vendor_api.base_url}/openapi.json", timeout=5).json()
+
+    assert "/fpr_data/changes" not in doc["paths"] and "/fpr_data" in doc["paths"]
+    assert [s["name"] for s in doc["components"]["securitySchemes"].values()] == ["api_key"]
+    assert set(doc["components"]["schemas"]["FprPage"]["properties"]) == {"fpr_records", "next_cursor"}
+    record = doc["components"]["schemas"]["FprRecord"]
+    assert {name for name, _ in DOCUMENTED_FIELDS} <= set(record["properties"])
+    assert "UUID" in record["properties"]["record_id"]["description"]
+
+
+def test_fuzzing_the_vendor_openapi_document_never_gets_a_5xx_or_an_off_schema_answer(
+    fpr_vendor_api: LiveApi,
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{fpr_vendor_api.base_url}/openapi.json")
+    # The key is sent by the caller on every request: a case that drops or garbles the api_key header
+    # would be sent with it anyway, so it is not generated.
+    schema.config.generation.update(with_security_parameters=False)
+    real_cursors = [get(fpr_vendor_api, page_size=50).json()["next_cursor"], vendor_sync(fpr_vendor_api)[1]]
+    operation = schema["/fpr_data"]["GET"]
+    session = requests.Session()
+    common = {"deadline": None, "database": None, "derandomize": True, "suppress_health_check": list(HealthCheck)}
+
+    @settings(max_examples=40, **common)
+    @given(case=st.one_of([operation.as_strategy(query={"cursor": cursor}) for cursor in real_cursors]))
+    def valid_requests_are_accepted(case: schemathesis.Case) -> None:
+        assert case.call_and_validate(session=session, headers=fpr_vendor_api.headers).status_code == 200
+
+    @settings(max_examples=150, **common)
+    @given(case=st.one_of(schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE)))
+    def nothing_breaks_the_server(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(
+            session=session, headers=fpr_vendor_api.headers, excluded_checks=[positive_data_acceptance]
+        )
+        assert response.status_code < 500
+
+    valid_requests_are_accepted()
+    nothing_breaks_the_server()
+
+
+def test_the_profile_flag_overrides_the_variable_and_a_bad_profile_stops_the_server(
+    start_api: Any, tmp_path: Path
+) -> None:
+    ChangeLogBuilder(tmp_path / "landing").day(FPR_START_DAY, created=3)
+    flagged = start_api(tmp_path / "landing", profile="simulator", args=("--profile", "vendor"))
+    flagged.profile = "vendor"  # the fixture only knows the variable it set
+    page = get(flagged).json()
+    assert set(page) == {"fpr_records", "next_cursor"} and uuid.UUID(page["fpr_records"][0]["record_id"])
+
+    env = {**os.environ, "FINMATCH_API_KEY": "k", "FINMATCH_LANDING_DIR": str(tmp_path), "FINMATCH_API_PROFILE": "strict"}
+    result = subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "--profile / FINMATCH_API_PROFILE must be one of simulator, vendor" in result.stderr
+
+
+def test_serialising_with_vendor_ids_keeps_the_landed_ids_in_the_keys(tmp_path: Path) -> None:
+    rows = [fpr_row("FPR0000000002", _ts(_day(0), 9)), fpr_row("FPR0000000001", _ts(_day(0), 9), deleted=True)]
+    table = pa.Table.from_pylist(rows, schema=schemas.FPR_RECORDS)
+
+    keys, payloads = storage.serialise_table(table, vendor_ids=True)
+    plain_keys, plain_payloads = storage.serialise_table(table)
+
+    assert keys == plain_keys and [k.record_id for k in keys] == ["FPR0000000002", "FPR0000000001"]
+    served = [orjson.loads(p) for p in payloads]
+    assert served == [vendor_view(orjson.loads(p)) for p in plain_payloads]
+    assert served[0]["customer_id"] == f"CUST_{int(rows[0]['customer_id'][1:]):06d}"
+    assert served[1]["customer_id"] is None and served[1]["_deleted"] is True
 
 
 # --------------------------------------------------------------------------- the snapshot store, in-process

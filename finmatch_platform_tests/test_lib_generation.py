@@ -578,8 +578,11 @@ def test_fpr_account_balance_is_the_customers_savings_balance(history: dict[dt.d
     fpr = _frame(history, "fpr_records")
     live = fpr[~fpr._deleted]
     assert np.allclose(live.account_balance, live.customer_id.map(savings))
-    for column in ("recommendation_score", "customer_product_usage", "customer_product_affinity"):
+    for column in ("recommendation_score", "customer_product_affinity"):
         assert live[column].between(0, 1).all(), column
+    # The vendor documents customer_product_usage as a string: the share is 4-decimal text.
+    assert live.customer_product_usage.str.fullmatch(r"[01]\.\d{4}").all()
+    assert live.customer_product_usage.astype(float).between(0, 1).all()
 
 
 def test_fpr_spend_figures_equal_the_landed_transactions_of_the_last_30_days() -> None:

@@ -147,6 +147,28 @@ def test_masked_customers_meet_their_default_format_rules() -> None:
     assert profile.column("date_of_birth").format_rule == "the first day of a quarter"
 
 
+def test_masked_fpr_records_meet_their_default_format_rules_with_either_id_shape_and_usage_as_text() -> None:
+    conn = duckdb.connect()
+    for schema in ("raw", "masked"):
+        conn.execute(f"create schema {schema}")
+    load_synthetic(conn, 100)
+    # The vendor's documented shapes are as good as the simulator's.
+    conn.execute(
+        "update raw.fpr_records set record_id = '23f99867-3171-4769-9f4c-3c1a5b8e2d10', "
+        "customer_id = 'CUST_000123' where record_id = 'FPR0000000001'"
+    )
+    policy = masking.load_policy()
+    masking.build_masked_fpr(conn, policy, KEY)
+    rules = default_format_rules(policy, "fpr_records")
+
+    assert profile_table(conn, "masked.fpr_records", rules).format_failures() == {}
+
+    conn.execute("update masked.fpr_records set customer_product_usage = 'n/a' where record_id = 'FPR0000000002'")
+    conn.execute("update masked.fpr_records set customer_product_usage = '1.2' where record_id = 'FPR0000000003'")
+    usage = profile_table(conn, "masked.fpr_records", rules).column("customer_product_usage")
+    assert usage.format_failures == 2 and usage.format_rule == "a share in [0, 1] as decimal text"
+
+
 def test_large_tables_use_approximate_distinct_counts() -> None:
     conn = duckdb.connect()
     _small(conn, _frame(n=300))

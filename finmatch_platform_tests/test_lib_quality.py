@@ -72,7 +72,7 @@ def test_customer_rules_check_only_the_newest_version_of_each_customer(conn) -> 
 def test_tombstones_are_not_checked(conn) -> None:
     results = _by_name(run_rules(conn, FPR_RULES))
     live = conn.execute("select count(*) from raw.fpr_records where not _deleted").fetchall()[0][0]
-    assert results["record_id_valid"].checked_rows == live
+    assert results["record_id_present_and_unique"].checked_rows == live
 
 
 # --- each rule fails on its defect -------------------------------------------------------------------
@@ -249,16 +249,34 @@ def test_each_customer_rule_fails_on_data_seeded_with_its_defect(conn, rule, kin
 
 FPR_DEFECTS = [
     (
-        "record_id_valid",
+        "record_id_format",
         "invalid",
         "update raw.fpr_records set record_id = 'FPR12' where record_id = 'FPR0000000003'",
         "FPR12",
     ),
     (
-        "record_id_valid",
+        "record_id_present_and_unique",
         "duplicates",
         "insert into raw.fpr_records select * from raw.fpr_records where record_id = 'FPR0000000003'",
         "FPR0000000003",
+    ),
+    (
+        "record_id_present_and_unique",
+        "missing",
+        "update raw.fpr_records set record_id = null where record_id = 'FPR0000000003'",
+        "(missing)",
+    ),
+    (
+        "fpr_scores_in_unit_interval",
+        "invalid",
+        "update raw.fpr_records set customer_product_usage = '1.7' where record_id = 'FPR0000000004'",
+        "FPR0000000004",
+    ),
+    (
+        "customer_product_usage_numeric",
+        "invalid",
+        "update raw.fpr_records set customer_product_usage = 'high' where record_id = 'FPR0000000004'",
+        "FPR0000000004",
     ),
     (
         "fpr_scores_in_unit_interval",
@@ -338,7 +356,7 @@ FPR_DEFECTS = [
     (
         "lifecycle_transition_before_update",
         "invalid",
-        "update raw.fpr_records set customer_lifecycle_transition_date = date '2026-12-01' where record_id = 'FPR0000000009'",
+        "update raw.fpr_records set customer_lifecycle_stage_transition_date = date '2026-12-01' where record_id = 'FPR0000000009'",
         "FPR0000000009",
     ),
 ]
@@ -572,10 +590,45 @@ def test_rules_are_declared_with_a_severity_and_blocking_ones_are_documented() -
         "customer_id_valid",
         "customer_name_present",
         "cibil_score_range",
-        "record_id_valid",
+        "record_id_present_and_unique",
         "fpr_scores_in_unit_interval",
         "satisfaction_score_range",
     }
     with pytest.raises(ValueError, match="severity"):
         quality.Rule("x", "fatal", "d", ("a",), missing_sql="a is null")
     assert quality.__doc__ and "Blocking rules" in quality.__doc__
+
+
+def test_a_vendors_own_ids_pass_the_gate_into_masked_with_a_warning(conn, policy) -> None:
+    # A vendor owns its ids: a UUID record_id and a CUST_ customer_id are reported, never quarantined.
+    vendor_record = "23f99867-3171-4769-9f4c-3c1a5b8e2d10"
+    conn.execute(
+        f"update raw.fpr_records set record_id = '{vendor_record}', customer_id = 'CUST_000123' "
+        "where record_id = 'FPR0000000002'"
+    )
+
+    outcome = gate_and_mask_fpr(conn, policy, KEY)
+
+    assert outcome.blocking_failures == ()
+    warned = {r.rule: r for r in outcome.warnings}
+    assert set(warned) == {"record_id_format", "fpr_customer_id_valid"}
+    assert warned["record_id_format"].sample_keys == (vendor_record,)
+    assert warned["fpr_customer_id_valid"].sample_keys == (vendor_record,)
+    assert outcome.quarantine.total == 0 and outcome.masking.quarantined_excluded == 0
+    masked = conn.execute(
+        "select customer_id from masked.fpr_records where record_id = ?", [vendor_record]
+    ).fetchall()
+    assert masked == [("CUST_000123",)]
+
+
+def test_usage_text_that_is_no_number_warns_and_stays_while_one_out_of_range_is_quarantined(conn, policy) -> None:
+    conn.execute("update raw.fpr_records set customer_product_usage = 'n/a' where record_id = 'FPR0000000002'")
+    conn.execute("update raw.fpr_records set customer_product_usage = '1.5' where record_id = 'FPR0000000003'")
+
+    outcome = gate_and_mask_fpr(conn, policy, KEY)
+
+    assert [r.rule for r in outcome.warnings] == ["customer_product_usage_numeric"]
+    assert [r.rule for r in outcome.blocking_failures] == ["fpr_scores_in_unit_interval"]
+    assert outcome.quarantine.by_rule == {"fpr_scores_in_unit_interval": 1}
+    ids = {r for (r,) in conn.execute("select record_id from masked.fpr_records").fetchall()}
+    assert "FPR0000000002" in ids and "FPR0000000003" not in ids

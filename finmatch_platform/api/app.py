@@ -6,6 +6,12 @@ how much lies past a cursor without paging; ``GET /health`` needs no key. Every 
 (:class:`ErrorBody`), and validation errors are 400, not FastAPI's 422, because that is what
 connectors written for this feed expect.
 
+Two profiles. ``simulator`` (the default) is the feed as the platform's connectors have known it:
+either key header, ``has_more`` on every page, the changes endpoint. ``vendor`` follows the vendor's
+document to the letter, so the platform can be tested against exactly what it promises: only the
+``api_key`` header, no ``has_more`` (a client stops on an empty page), no changes endpoint, and
+ids in the vendor's shapes (a UUID record_id, ``CUST_`` + 6 digits; see :mod:`.storage`).
+
 The hot path avoids per-request JSON work: records are pre-serialised per snapshot, the page is
 found by bisection and the body is a join of bytes.
 """
@@ -13,6 +19,7 @@ found by bisection and the body is a join of bytes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import logging
 from collections.abc import Mapping
@@ -46,7 +53,7 @@ from finmatch_platform.lib.pagination import (
 from finmatch_platform.lib.schemas import FPR_RECORDS
 
 from .faults import FaultConfig, FaultInjector
-from .storage import FprStore, Snapshot
+from .storage import FprStore, Snapshot, vendor_record_id
 
 log = logging.getLogger("finmatch.api")
 
@@ -54,6 +61,10 @@ API_TITLE = "FinMatch FPR API"
 API_VERSION = "1.0.0"
 _JSON = "application/json"
 _PAGE_SIZE_RULE = f"page_size must be an integer between {PAGE_SIZE_MIN} and {PAGE_SIZE_MAX}"
+
+SIMULATOR = "simulator"
+VENDOR = "vendor"
+PROFILES = (SIMULATOR, VENDOR)
 
 
 class ErrorBody(BaseModel):
@@ -77,20 +88,42 @@ _ARROW_TO_PYTHON: dict[str, type] = {
 }
 
 
-def _record_model() -> type[BaseModel]:
-    """The record schema for the OpenAPI document, generated from the landing contract."""
+_FIELD_NOTES: dict[str, str] = {
+    "customer_product_usage": 'The usage share in [0, 1] as decimal text, e.g. "0.4231" (the vendor '
+    "documents a string).",
+}
+_ID_NOTES: dict[str, tuple[str, str]] = {  # profile -> (record_id, customer_id)
+    SIMULATOR: ('"FPR" + 10 digits; the primary key.', '"C" + 9 digits.'),
+    VENDOR: ("A UUID; the primary key.", '"CUST_" + 6 digits.'),
+}
+
+
+def _validate_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown API profile {profile!r}; expected one of {', '.join(PROFILES)}")
+
+
+@functools.cache
+def page_model(profile: str) -> type[BaseModel]:
+    """The page (and record) schema of a profile for the OpenAPI document, from the landing contract.
+
+    Built on first use, once per profile: pydantic model creation is not free at import time.
+    """
+    _validate_profile(profile)
+    record_note, customer_note = _ID_NOTES[profile]
     definitions: dict[str, Any] = {}
     for field in FPR_RECORDS:
         if field.name in ("record_id", "updated_at", "_deleted"):
             continue
         python_type = dt.datetime if pa.types.is_timestamp(field.type) else _ARROW_TO_PYTHON[str(field.type)]
-        definitions[field.name] = (python_type | None, Field(default=None))
-    return create_model(
+        note = customer_note if field.name == "customer_id" else _FIELD_NOTES.get(field.name)
+        definitions[field.name] = (python_type | None, Field(default=None, description=note))
+    record = create_model(
         "FprRecord",
         __config__=ConfigDict(extra="allow", populate_by_name=True),
         __doc__="One FPR record at its latest version. A tombstone has record_id, updated_at and "
         "_deleted=true, the other fields null. Fields added to the feed later appear as extra keys.",
-        record_id=(str, Field(description='"FPR" + 10 digits; the primary key.')),
+        record_id=(str, Field(description=record_note)),
         updated_at=(
             dt.datetime,
             Field(description="When this version was made: ISO-8601 UTC with microseconds."),
@@ -98,20 +131,23 @@ def _record_model() -> type[BaseModel]:
         deleted=(bool, Field(alias="_deleted", description="True for a tombstone: the record was deleted.")),
         **definitions,
     )
-
-
-FprRecord = _record_model()
-
-
-class FprPage(BaseModel):
-    fpr_records: list[FprRecord] = Field(  # type: ignore[valid-type]
-        description="Records after the cursor, in (updated_at, record_id) order."
-    )
-    next_cursor: str = Field(
-        description="Opaque; points after the last record of this page (the request's position when the "
-        "page is empty). Store it: a later request with it returns exactly what was added or changed since."
-    )
-    has_more: bool = Field(description="True if more records lie past next_cursor right now.")
+    page_fields: dict[str, Any] = {
+        "fpr_records": (
+            list[record],  # type: ignore[valid-type]
+            Field(description="Records after the cursor, in change order; empty once the feed is exhausted."),
+        ),
+        "next_cursor": (
+            str,
+            Field(
+                description="Opaque; points after the last record of this page (the request's position when "
+                "the page is empty). Store it: a later request with it returns exactly what was added or "
+                "changed since."
+            ),
+        ),
+    }
+    if profile == SIMULATOR:
+        page_fields["has_more"] = (bool, Field(description="True if more records lie past next_cursor right now."))
+    return create_model("FprPage", **page_fields)
 
 
 class FprChanges(BaseModel):
@@ -188,6 +224,13 @@ API_KEY_HEADER = APIKeyHeader(
     auto_error=False,
     description="The same key under its older header name.",
 )
+# The vendor profile documents only this one.
+VENDOR_API_KEY_HEADER = APIKeyHeader(
+    name="api_key",
+    scheme_name="ApiKeyHeader",
+    auto_error=False,
+    description="The API key, as the vendor documents it.",
+)
 
 
 def _cursor_query() -> Any:
@@ -198,32 +241,60 @@ def _cursor_query() -> Any:
     )
 
 
-def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None) -> FastAPI:
-    """The FastAPI application (without fault injection; see :func:`create_app`)."""
+def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None, profile: str = SIMULATOR) -> FastAPI:
+    """The FastAPI application of a profile (without fault injection; see :func:`create_app`)."""
     if not api_key:
         raise ValueError("an API key is required")
+    _validate_profile(profile)
+    vendor = profile == VENDOR
+    if vendor and not store.vendor_ids:
+        # Serving landed ids would break the vendor profile's contract without a visible error.
+        raise ValueError("the vendor profile needs an FprStore built with vendor_ids=True")
     expected_key = api_key.encode("utf-8")
     secret = cursor_secret or derive_cursor_secret(api_key)
+    page_schema = page_model(profile)
 
     app = FastAPI(
         title=API_TITLE,
         version=API_VERSION,
-        description="The FPR product-recommendation change feed. Page with `cursor` while `has_more`; "
-        "store `next_cursor` to resume later with only what changed.",
+        description=(
+            "The FPR product-recommendation feed. Page with `cursor` until a page comes back empty; "
+            "store `next_cursor` to resume later with only what changed."
+            if vendor
+            else "The FPR product-recommendation change feed. Page with `cursor` while `has_more`; "
+            "store `next_cursor` to resume later with only what changed."
+        ),
     )
+
+    def check_key(given: str | None, missing: str) -> None:
+        if not given:
+            raise ApiError(401, "unauthorized", missing)
+        # Starlette decoded the header as latin-1, so this recovers the bytes the client sent.
+        if not hmac.compare_digest(given.encode("latin-1", errors="replace"), expected_key):
+            raise ApiError(401, "unauthorized", "invalid API key")
 
     def require_api_key(
         x_api_key: Annotated[str | None, Security(X_API_KEY_HEADER)],
         legacy_key: Annotated[str | None, Security(API_KEY_HEADER)],
     ) -> None:
-        given = x_api_key if x_api_key is not None else legacy_key
-        if not given:
-            raise ApiError(
-                401, "unauthorized", "missing API key: send it in the x-api-key header (api_key also works)"
-            )
-        # Starlette decoded the header as latin-1, so this recovers the bytes the client sent.
-        if not hmac.compare_digest(given.encode("latin-1", errors="replace"), expected_key):
-            raise ApiError(401, "unauthorized", "invalid API key")
+        check_key(
+            x_api_key if x_api_key is not None else legacy_key,
+            "missing API key: send it in the x-api-key header (api_key also works)",
+        )
+
+    def require_documented_api_key(
+        request: Request, given: Annotated[str | None, Security(VENDOR_API_KEY_HEADER)]
+    ) -> None:
+        # A client written for the simulator sends x-api-key: say what to change, not just "missing".
+        wrong_header = not given and request.headers.get("x-api-key")
+        check_key(
+            given,
+            "missing API key: send it in the api_key header; this API does not read x-api-key"
+            if wrong_header
+            else "missing API key: send it in the api_key header",
+        )
+
+    authenticated = [Depends(require_documented_api_key if vendor else require_api_key)]
 
     async def current_snapshot() -> Snapshot:
         if store.refresh_due():
@@ -238,6 +309,13 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
             return decode_cursor(cursor, secret)
         except InvalidCursor as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+
+    def shown_high_water(snapshot: Snapshot) -> str | None:
+        high = snapshot.high_water
+        if high is None:
+            return None
+        # Keys hold landed ids; the vendor profile names the record as its clients know it.
+        return high_water_mark(Position(high.updated_at_us, vendor_record_id(high.record_id)) if vendor else high)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
@@ -264,24 +342,29 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
     @app.get("/health", response_model=Health, summary="Liveness and feed size (no key needed)")
     async def health() -> Response:
         snapshot = await current_snapshot()
-        high = snapshot.high_water
         body = {
             "status": "ok",
             "records": len(snapshot),
             "files": snapshot.files,
-            "high_water_mark": high_water_mark(high) if high else None,
+            "high_water_mark": shown_high_water(snapshot),
         }
         return Response(orjson.dumps(body), media_type=_JSON)
 
+    # The end of a page's body: has_more is the simulator's addition to the documented contract.
+    def page_tail(has_more: bool) -> bytes:
+        if vendor:
+            return b'"}'
+        return b'","has_more":true}' if has_more else b'","has_more":false}'
+
     @app.get(
         "/fpr_data",
-        response_model=FprPage,
+        response_model=page_schema,
         responses=_errors(400, 401, 429, 500, 502, 503, 504),
-        dependencies=[Depends(require_api_key)],
+        dependencies=authenticated,
         summary="One page of the FPR change feed",
-        description="The latest version of each record after `cursor`, in (updated_at, record_id) order. "
-        "A record changed later reappears after the cursor with its new version; a deleted one arrives once "
-        "as a tombstone.",
+        description="The latest version of each record after `cursor`, in change order. A record changed "
+        "later reappears after the cursor with its new version; a deleted one arrives once as a tombstone."
+        + (" An empty page means the feed is exhausted for now." if vendor else ""),
     )
     async def fpr_data(
         cursor: Annotated[str | None, _cursor_query()] = None,
@@ -303,17 +386,21 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
                 b",".join(snapshot.payloads[page.start : page.stop]),
                 b'],"next_cursor":"',
                 encode_cursor(page.next_position, secret).encode("ascii"),
-                b'","has_more":',
-                b"true}" if page.has_more else b"false}",
+                page_tail(page.has_more),
             )
         )
         return Response(body, media_type=_JSON)
+
+    if vendor:
+        # The vendor documents no such endpoint: a client must find new data by paging.
+        _drop_unused_422(app)
+        return app
 
     @app.get(
         "/fpr_data/changes",
         response_model=FprChanges,
         responses=_errors(400, 401, 429, 500, 502, 503, 504),
-        dependencies=[Depends(require_api_key)],
+        dependencies=authenticated,
         summary="How many records lie past a cursor (for sensors; no paging)",
     )
     async def fpr_changes(
@@ -324,7 +411,7 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
         high = snapshot.high_water
         body = {
             "count": count_after(snapshot.keys, after),
-            "high_water_mark": high_water_mark(high) if high else None,
+            "high_water_mark": shown_high_water(snapshot),
             "cursor": encode_cursor(max(after, high) if high else after, secret),
         }
         return Response(orjson.dumps(body), media_type=_JSON)
@@ -350,10 +437,14 @@ def _drop_unused_422(app: FastAPI) -> None:
 
 
 def create_app(
-    store: FprStore, api_key: str, cursor_secret: bytes | None = None, faults: FaultConfig | None = None
+    store: FprStore,
+    api_key: str,
+    cursor_secret: bytes | None = None,
+    faults: FaultConfig | None = None,
+    profile: str = SIMULATOR,
 ) -> Any:
     """The ASGI application to serve: the API, wrapped in fault injection when any is configured."""
-    api = create_api(store, api_key, cursor_secret)
+    api = create_api(store, api_key, cursor_secret, profile)
     if faults is not None and faults.active:
         return FaultInjector(api, faults)
     return api

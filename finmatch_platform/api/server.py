@@ -6,14 +6,22 @@ Configuration (a flag wins over its variable):
 Environment variable            Flag                    Meaning
 ==============================  ======================  ===================================================
 FINMATCH_API_KEY                (none: env only)        required; clients send it as x-api-key or api_key
+                                                        (the vendor profile reads api_key only)
 FINMATCH_CURSOR_SECRET          (none: env only)        cursor signing secret; derived from the key if unset
 FINMATCH_LANDING_DIR            --landing-dir DIR       landing zone root (default: settings' landing dir)
 FINMATCH_API_HOST               --host HOST             bind address (default 127.0.0.1)
 FINMATCH_API_PORT               --port PORT             port (default 8765)
 FINMATCH_API_REFRESH_SECONDS    --refresh-seconds S     seconds between looks for new days (1; 0: always)
+FINMATCH_API_PROFILE            --profile PROFILE       simulator (default) or vendor: see below
 FINMATCH_API_LOG_LEVEL          --log-level LEVEL       uvicorn/app log level (default info)
 (none)                          --access-log            log every request (off by default, for speed)
 ==============================  ======================  ===================================================
+
+Profiles: ``simulator`` is the feed the platform's connectors were written for (both key headers,
+``has_more`` on every page, ``/fpr_data/changes``). ``vendor`` follows the vendor's document to the
+letter: only the ``api_key`` header, pages ``{"fpr_records", "next_cursor"}`` without ``has_more``
+(a client stops on an empty page), no changes endpoint (404), record_id a UUID (uuid5 of the landed
+id, stable across restarts) and customer_id ``CUST_`` + 6 digits.
 
 plus the fault-injection knobs of :mod:`finmatch_platform.api.faults` (``FINMATCH_FAULT_*`` /
 ``--fault-*``). Secrets are taken only from the environment, so they never appear in a process
@@ -34,12 +42,22 @@ from finmatch_platform.resources.settings import DEFAULT_API_PORT, Settings, Set
 
 from . import faults
 
+# The same names as app.PROFILES, spelled out so --help answers without importing FastAPI.
+PROFILES = ("simulator", "vendor")
+
 _EPILOG = """\
 environment:
   FINMATCH_API_KEY        required; the key clients send as x-api-key (or api_key). Never logged.
   FINMATCH_CURSOR_SECRET  optional; signs cursors (default: derived from the API key, so rotating
                           the key invalidates stored cursors).
   Every other flag above can be set by the variable shown in its help.
+
+profiles (--profile / FINMATCH_API_PROFILE):
+  simulator  the default: x-api-key or api_key; pages carry has_more; /fpr_data/changes for sensors.
+  vendor     the vendor's document to the letter: the api_key header only (x-api-key alone is a
+             401); pages are {"fpr_records": [...], "next_cursor": "..."} and a client stops on an
+             empty page; no /fpr_data/changes (404); record_id is a UUID (uuid5 of the landed id,
+             stable across requests and restarts) and customer_id CUST_ + 6 digits.
 
 fault injection is deterministic given --fault-seed: the n-th data request meets the same fate on
 every run. Faults touch /fpr_data and /fpr_data/changes only, never /health.
@@ -84,6 +102,11 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         "(default 1) [env FINMATCH_API_REFRESH_SECONDS]",
     )
     parser.add_argument(
+        "--profile",
+        default=_env(environ, "FINMATCH_API_PROFILE") or "simulator",
+        help="simulator (default) or vendor: which contract to serve, see below [env FINMATCH_API_PROFILE]",
+    )
+    parser.add_argument(
         "--log-level",
         default=_env(environ, "FINMATCH_API_LOG_LEVEL") or "info",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -110,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     if args.refresh_seconds < 0:
         return _fail("--refresh-seconds / FINMATCH_API_REFRESH_SECONDS must not be negative")
+    # Checked here rather than by argparse choices, so a bad FINMATCH_API_PROFILE is caught too.
+    if args.profile not in PROFILES:
+        return _fail(f"--profile / FINMATCH_API_PROFILE must be one of {', '.join(PROFILES)}, not {args.profile!r}")
     cursor_secret = _env(environ, "FINMATCH_CURSOR_SECRET")
 
     # Imported late: --help and configuration errors answer without loading pyarrow and FastAPI.
@@ -118,14 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .app import create_app
     from .storage import FprStore
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    store = FprStore(landing_dir, refresh_interval=args.refresh_seconds)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    vendor = args.profile == "vendor"
+    store = FprStore(landing_dir, refresh_interval=args.refresh_seconds, vendor_ids=vendor)
     store.refresh()  # serve the full feed from the first request; later days load incrementally
-    app = create_app(store, api_key, cursor_secret.encode("utf-8") if cursor_secret else None, fault_config)
+    app = create_app(
+        store, api_key, cursor_secret.encode("utf-8") if cursor_secret else None, fault_config, args.profile
+    )
     log = logging.getLogger("finmatch.api")
-    log.info("serving %d FPR records from %s", len(store.current), store.root)
+    log.info("serving %d FPR records from %s (profile %s)", len(store.current), store.root, args.profile)
     if fault_config.active:
         log.warning("fault injection on: %s", fault_config)
 

@@ -150,6 +150,8 @@ def token_rule(policy: Policy) -> FormatRule:
     )
 
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
 QUARTER_START = sql_check("day({col}) = 1 and month({col}) in (1, 4, 7, 10)", "the first day of a quarter")
 
 
@@ -172,10 +174,14 @@ def default_format_rules(policy: Policy, table: str) -> dict[str, FormatRule]:
     elif table == "fpr_records":
         unit = value_range(0, 1, "a probability or score in [0, 1]")
         rules.update(
-            record_id=regex(r"FPR\d{10}", "FPR + 10 digits"),
-            customer_id=regex(r"C\d{9}", "C + 9 digits"),
+            # The simulator's ids or the vendor's documented shapes (UUID, CUST_ + 6 digits).
+            record_id=regex(rf"FPR\d{{10}}|{_UUID}", "FPR + 10 digits, or a UUID"),
+            customer_id=regex(r"C\d{9}|CUST_\d{6,}", "C + 9 digits, or CUST_ + 6 digits"),
             recommendation_score=unit,
-            customer_product_usage=unit,
+            # Decimal text, as the vendor documents a string; text that is not a number fails.
+            customer_product_usage=sql_check(
+                "try_cast({col} as double) between 0 and 1", "a share in [0, 1] as decimal text"
+            ),
             customer_product_affinity=unit,
             customer_churn_probability=unit,
             customer_satisfaction_score=value_range(1, 10, "a satisfaction score in [1, 10]"),

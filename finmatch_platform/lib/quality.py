@@ -3,17 +3,20 @@
 Format rules (names, email, mobile) only mean something on raw values, since masked values are
 tokens, so the rules run on ``raw.*``. Their results never carry a raw value: each rule reports
 counts (checked, duplicates, missing, invalid) and at most five offending record KEYS
-(customer_id / record_id, the bank's internal surrogate ids). Quarantine payloads are masked
+(customer_id / record_id: surrogate ids, the bank's or the FPR vendor's, never PII). Quarantine payloads are masked
 with the default role of the masking policy before they are written.
 
 What blocks
-- Blocking rules make a record unusable: a bad or duplicate id, a customer without a name, a
-  CIBIL score outside 300-900, FPR scores outside their ranges. Failing versions go to
+- Blocking rules make a record unusable: a bad or duplicate customer id, a missing or duplicate
+  FPR record_id, a customer without a name, a CIBIL score outside 300-900, FPR scores outside
+  their ranges. Failing versions go to
   ``meta.quarantine`` and are left out of ``masked.*`` (the masked builders exclude them), so
   analytics never sees them; the check fails so the run shows it.
 - Warning rules flag what a data steward should fix but analytics can live with: name
   characters and length, email and mobile formats, a missing CIBIL check date, values outside an
-  enumeration, dates out of order. Those records stay in, and the asset check warns.
+  enumeration, dates out of order, and the shape of the FPR vendor's ids (record_id, customer_id):
+  a vendor owns its ids, so a UUID record_id is news, not a defect. Those records stay in, and
+  the asset check warns.
 
 Order for a load (``gate_and_mask``): run the rules on raw -> quarantine blocking failures ->
 build the masked table without the quarantined versions.
@@ -220,11 +223,24 @@ def accepted_values_rule(column: str, values: Sequence[str], severity: str = WAR
     )
 
 
+def _number_sql(column: str, numeric_text: Sequence[str]) -> str:
+    # try_cast: unparseable text is null here, for a separate warning rule to report.
+    return f"try_cast({quote_ident(column)} as double)" if column in numeric_text else quote_ident(column)
+
+
 def range_rule(
-    name: str, columns: Sequence[str], low: float, high: float, severity: str = BLOCKING, required: bool = False
+    name: str,
+    columns: Sequence[str],
+    low: float,
+    high: float,
+    severity: str = BLOCKING,
+    required: bool = False,
+    numeric_text: Sequence[str] = (),
 ) -> Rule:
+    """Values within [low, high]; ``numeric_text`` columns hold numbers as text and are cast first."""
     out = " or ".join(
-        f"({quote_ident(c)} is not null and not ({quote_ident(c)} between {low} and {high}))" for c in columns
+        f"({_number_sql(c, numeric_text)} is not null and not ({_number_sql(c, numeric_text)} between {low} and {high}))"
+        for c in columns
     )
     absent = " or ".join(f"{quote_ident(c)} is null" for c in columns)
     listed = ", ".join(columns)
@@ -322,12 +338,15 @@ CUSTOMER_RULES = RuleSet(
     ),
 )
 
+_SIMULATOR_RECORD_ID = r"FPR\d{10}"
 _UNIT_SCORES = (
     "recommendation_score",
     "customer_product_usage",
     "customer_product_affinity",
     "customer_churn_probability",
 )
+# Served as decimal text ("0.4231"), as the vendor documents the field as a string.
+_NUMERIC_TEXT = ("customer_product_usage",)
 
 FPR_RULES = RuleSet(
     name="fpr_records",
@@ -338,14 +357,42 @@ FPR_RULES = RuleSet(
     policy_table="fpr_records",
     load_marker="_synced_at",
     rules=(
-        id_rule("record_id_valid", "record_id", r"FPR\d{10}", "record_id is present, FPR + 10 digits, and unique"),
-        range_rule("fpr_scores_in_unit_interval", _UNIT_SCORES, 0, 1, BLOCKING),
+        # Presence and uniqueness make the primary key; the shape of a vendor's ids is its own.
+        Rule(
+            "record_id_present_and_unique",
+            BLOCKING,
+            "record_id is present and unique",
+            ("record_id",),
+            missing_sql=_blank("record_id"),
+            unique_by=("record_id",),
+            missing_reason="record_id is missing",
+            duplicate_reason="record_id is not unique",
+        ),
+        Rule(
+            "record_id_format",
+            WARNING,
+            "record_id is FPR + 10 digits, the simulator's ids (a vendor may use its own, e.g. UUIDs)",
+            ("record_id",),
+            invalid_sql=f'"record_id" is not null and not regexp_full_match("record_id", {_lit(_SIMULATOR_RECORD_ID)})',
+            invalid_reason=f"record_id does not match {_SIMULATOR_RECORD_ID}",
+        ),
+        range_rule("fpr_scores_in_unit_interval", _UNIT_SCORES, 0, 1, BLOCKING, numeric_text=_NUMERIC_TEXT),
+        # The vendor documents customer_product_usage as a string; text that is not a number is a
+        # vendor defect to report, not a reason to drop the recommendation.
+        Rule(
+            "customer_product_usage_numeric",
+            WARNING,
+            "customer_product_usage is a decimal number (the feed sends it as text)",
+            ("customer_product_usage",),
+            invalid_sql='"customer_product_usage" is not null and try_cast("customer_product_usage" as double) is null',
+            invalid_reason="customer_product_usage is not a decimal number",
+        ),
         range_rule("satisfaction_score_range", ["customer_satisfaction_score"], 1, 10, BLOCKING),
         id_rule(
             "fpr_customer_id_valid",
             "customer_id",
             r"C\d{9}",
-            "customer_id is present and C + 9 digits",
+            "customer_id is present and C + 9 digits (the bank's ids; a vendor may use its own)",
             WARNING,
             unique=False,
         ),
@@ -384,10 +431,10 @@ FPR_RULES = RuleSet(
         Rule(
             "lifecycle_transition_before_update",
             WARNING,
-            "customer_lifecycle_transition_date <= the date of updated_at (UTC)",
-            ("customer_lifecycle_transition_date", "updated_at"),
-            invalid_sql='"customer_lifecycle_transition_date" > cast(timezone(\'UTC\', "updated_at") as date)',
-            invalid_reason="customer_lifecycle_transition_date is after updated_at",
+            "customer_lifecycle_stage_transition_date <= the date of updated_at (UTC)",
+            ("customer_lifecycle_stage_transition_date", "updated_at"),
+            invalid_sql='"customer_lifecycle_stage_transition_date" > cast(timezone(\'UTC\', "updated_at") as date)',
+            invalid_reason="customer_lifecycle_stage_transition_date is after updated_at",
         ),
     ),
 )

@@ -1,6 +1,7 @@
 -- One row per live FPR recommendation: its latest version, tombstoned records dropped.
 -- Customer name and email are tokens in the masked feed and are not selected: analysis joins on
--- customer_id.
+-- customer_id. The source columns carry the vendor's documented field names; the short output
+-- names below are what the marts use (the mapping is described in __models.yml).
 with
 
 source as (
@@ -28,12 +29,12 @@ renamed as (
         -- customer state as the FPR engine saw it
         customer_segment,
         customer_lifecycle_stage as lifecycle_stage,
-        customer_lifecycle_transition_date as lifecycle_transition_date,
+        customer_lifecycle_stage_transition_date as lifecycle_transition_date,
         account_balance,
         transaction_history as transaction_history_30d,
         customer_transaction_value as transaction_value_30d,
         customer_transaction_count as transaction_count_30d,
-        customer_interests as interests,
+        customer_product_interests as interests,
         customer_satisfaction_score as satisfaction_score,
         customer_churn_probability as churn_probability,
 
@@ -44,7 +45,9 @@ renamed as (
         product_recommendation_date as recommendation_date,
         product_recommendation_status as recommendation_status,
         recommendation_score,
-        customer_product_usage as product_usage,
+        -- The vendor documents a string; the share arrives as decimal text. Unparseable text (a
+        -- warning of the quality gate) becomes null rather than failing the build.
+        try_cast(customer_product_usage as double) as product_usage,
         customer_product_affinity as product_affinity,
         customer_product_affinity_trend as affinity_trend,
         customer_product_usage_trend as usage_trend,

@@ -84,7 +84,8 @@ class Batch:
 _STATIC_COLUMNS = [
     name
     for name in FPR_RECORDS.names
-    if name not in ("product_recommendation_status", "product_sales_amount", "product_sales_date", "updated_at", "_deleted")
+    if name
+    not in ("product_recommendation_status", "product_sales_amount", "product_sales_date", "updated_at", "_deleted")
 ]
 
 
@@ -171,6 +172,15 @@ def _interests(lat: Latents, age: np.ndarray, u: np.ndarray) -> pa.Array:
     return pc.if_else(pc.equal(joined, ""), "Banking", joined)
 
 
+def _decimal_text(share: np.ndarray) -> pa.Array:
+    """A share in [0, 1] as 4-decimal text ("0.4231"): the vendor documents customer_product_usage as
+    a string, so the feed serves text and staging casts it back to a number."""
+    ten_thousandths = np.clip(np.round(share * 10_000), 0, 10_000).astype(np.int64)
+    return pc.if_else(
+        pa.array(ten_thousandths == 10_000), "1.0000", fixed_width("0.", np.minimum(ten_thousandths, 9_999), 4)
+    )
+
+
 def _trend(score: np.ndarray) -> pa.Array:
     return take(ref.TRENDS, np.where(score > 0.5, 0, np.where(score < -0.5, 2, 1)))
 
@@ -190,7 +200,9 @@ def fpr_batch(config: GenerationConfig, day_index: int) -> Batch:
         n = 0
         chosen = np.zeros(0, dtype=np.int64)
     else:
-        weight = np.where(status[eligible] == ref.ACTIVE, np.exp(0.5 * pop.engagement[eligible].astype(np.float64)), 0.2)
+        weight = np.where(
+            status[eligible] == ref.ACTIVE, np.exp(0.5 * pop.engagement[eligible].astype(np.float64)), 0.2
+        )
         chosen = rng.choice(eligible, size=n, replace=True, p=weight / weight.sum())
     unique, inverse = np.unique(chosen, return_inverse=True)
     customers = pop.take(unique)
@@ -208,13 +220,18 @@ def fpr_batch(config: GenerationConfig, day_index: int) -> Batch:
     travel = lat.travel.astype(np.float64)
     health = lat.health.astype(np.float64)
     engagement = lat.engagement.astype(np.float64)
-    affinity_logit = np.where(is_card, 0.9 * travel + 0.3 * engagement, 0.4 * health + 0.3 * engagement) + 0.5 * rng.standard_normal(n)
+    affinity_logit = np.where(
+        is_card, 0.9 * travel + 0.3 * engagement, 0.4 * health + 0.3 * engagement
+    ) + 0.5 * rng.standard_normal(n)
     affinity = sigmoid(affinity_logit)
-    accept_logit = np.where(
-        is_card,
-        -2.3 + 1.5 * travel + 0.3 * health + 0.3 * engagement + 0.6 * ((product == ref.CARD_TRAVEL) & (travel > 0)),
-        -1.7 + 0.4 * health + 0.3 * engagement + 1.0 * (affinity - 0.5),
-    ) - 1.0 * dormant
+    accept_logit = (
+        np.where(
+            is_card,
+            -2.3 + 1.5 * travel + 0.3 * health + 0.3 * engagement + 0.6 * ((product == ref.CARD_TRAVEL) & (travel > 0)),
+            -1.7 + 0.4 * health + 0.3 * engagement + 1.0 * (affinity - 0.5),
+        )
+        - 1.0 * dormant
+    )
     score = sigmoid(accept_logit + 0.6 * rng.standard_normal(n) + 1.0)
     holds_type = ((ptype == ref.PT_CARD) & (lat.card_product >= 0)) | (
         (lat.other_product >= 0) & (ptype == ref.PRODUCT_TYPE[np.maximum(lat.other_product, 0)])
@@ -252,14 +269,18 @@ def fpr_batch(config: GenerationConfig, day_index: int) -> Batch:
     )
 
     # Customer snapshot and activity as the vendor saw them on the creation day.
-    kyc = render_customers(config, customers, np.full(len(customers), created), np.zeros(len(customers), dtype=np.int64))
+    kyc = render_customers(
+        config, customers, np.full(len(customers), created), np.zeros(len(customers), dtype=np.int64)
+    )
     kyc = kyc.take(pa.array(inverse))
     counts, spend = _window_activity(config, customers, created)
     counts, spend = counts[inverse], spend[inverse]
     top_reason = np.where(counts.sum(axis=1) > 0, counts.argmax(axis=1), len(ref.REASONS))
     tenure = created - lat.created_epoch
     became_dormant = np.where(
-        (lat.status_event_epoch <= created) & (lat.status_after == ref.DORMANT), lat.status_event_epoch, lat.status0_epoch
+        (lat.status_event_epoch <= created) & (lat.status_after == ref.DORMANT),
+        lat.status_event_epoch,
+        lat.status0_epoch,
     )
     stage = np.select(
         [dormant, churn > CHURN_AT_RISK, tenure < 90, tenure < 730],
@@ -276,11 +297,13 @@ def fpr_batch(config: GenerationConfig, day_index: int) -> Batch:
     columns = {
         "record_id": fixed_width("FPR", np.arange(first, end), 10),
         "customer_id": customer_ids(lat.ids),
-        "customer_name": join(kyc.column("first_name").combine_chunks(), kyc.column("last_name").combine_chunks(), sep=" "),
+        "customer_name": join(
+            kyc.column("first_name").combine_chunks(), kyc.column("last_name").combine_chunks(), sep=" "
+        ),
         "customer_email": kyc.column("email").combine_chunks(),
         "customer_segment": kyc.column("segment").combine_chunks(),
         "customer_lifecycle_stage": take(ref.LIFECYCLE_STAGES, stage),
-        "customer_lifecycle_transition_date": dates(transition),
+        "customer_lifecycle_stage_transition_date": dates(transition),
         # Every customer has exactly one savings or current account.
         "account_balance": pa.array(lat.savings_balance.astype(np.float64)),
         "transaction_history": _history_strings(counts),
@@ -298,11 +321,11 @@ def fpr_batch(config: GenerationConfig, day_index: int) -> Batch:
         ),
         "product_recommendation_date": dates(np.full(n, created)),
         "recommendation_score": pa.array(np.round(score, 4)),
-        "customer_product_usage": pa.array(np.round(usage, 4)),
+        "customer_product_usage": _decimal_text(usage),
         "customer_product_affinity": pa.array(np.round(affinity, 4)),
         "customer_product_affinity_trend": _trend(affinity_logit),
         "customer_product_usage_trend": _trend(0.8 * engagement + 0.6 * rng.standard_normal(n)),
-        "customer_interests": _interests(lat, age, rng.random((3, n))),
+        "customer_product_interests": _interests(lat, age, rng.random((3, n))),
         "customer_satisfaction_score": pa.array(satisfaction),
         "customer_churn_probability": pa.array(np.round(churn, 4)),
     }
@@ -326,7 +349,9 @@ def fpr_batch(config: GenerationConfig, day_index: int) -> Batch:
     )
 
 
-def _versions(batch: Batch, rows: np.ndarray, status: int | np.ndarray, epoch: int, seconds: np.ndarray, sales: bool) -> pa.Table:
+def _versions(
+    batch: Batch, rows: np.ndarray, status: int | np.ndarray, epoch: int, seconds: np.ndarray, sales: bool
+) -> pa.Table:
     n = rows.size
     status_codes = np.broadcast_to(np.asarray(status), (n,))
     accepted = status_codes == ref.ST_ACCEPTED if sales else np.zeros(n, dtype=bool)
@@ -339,7 +364,9 @@ def _versions(batch: Batch, rows: np.ndarray, status: int | np.ndarray, epoch: i
         "_deleted": pa.array(np.zeros(n, dtype=bool)),
     }
     arrays = [static.column(name) if name in _STATIC_COLUMNS else extra[name] for name in FPR_RECORDS.names]
-    return pa.Table.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=FPR_RECORDS)
+    return pa.Table.from_arrays(
+        [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=FPR_RECORDS
+    )
 
 
 def _tombstones(batch: Batch, rows: np.ndarray, epoch: int) -> pa.Table:
