@@ -42,6 +42,9 @@ setup(
     # library beyond Python's headers and the system compiler.
     ext_modules=[Extension("finmatch_platform.lib._hmac_sha256", ["finmatch_platform/lib/_hmac_sha256.c"])],
     entry_points={
-        "console_scripts": ["finmatch-api=finmatch_platform.api.server:main"],
+        "console_scripts": [
+            "finmatch-api=finmatch_platform.api.server:main",
+            "finmatch-payscore-api=finmatch_platform.api.payscore_server:main",
+        ],
     },
 )

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start the platform on embedded defaults: a project-local Dagster instance, the DuckDB file and
-# the landing zone under data/, the FPR API on loopback, and local secrets generated once into
-# .finmatch/secrets.env; then land the initial history and build everything once, with progress
-# (FINMATCH_INITIAL_LOAD=0 skips that). Ctrl-C stops every process started here.
+# the landing zone under data/, the FPR and PayScore APIs on loopback, and local secrets generated
+# once into .finmatch/secrets.env; then land the initial history and build everything once, with
+# progress (FINMATCH_INITIAL_LOAD=0 skips that). Ctrl-C stops every process started here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,15 +12,21 @@ export FINMATCH_LANDING_DIR="${FINMATCH_LANDING_DIR:-$FINMATCH_DATA_DIR/landing}
 mkdir -p "$DAGSTER_HOME" "$FINMATCH_DATA_DIR"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp scripts/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
-# Secrets come only from the environment; for a local run we make random ones once.
-if [ -z "${FINMATCH_API_KEY:-}" ] || [ -z "${FINMATCH_MASKING_KEY:-}" ]; then
+# Secrets come only from the environment; for a local run we make random ones once. A secrets
+# file from before a key was added gets only the missing key appended: existing keys never rotate.
+if [ -z "${FINMATCH_API_KEY:-}" ] || [ -z "${FINMATCH_MASKING_KEY:-}" ] || [ -z "${FINMATCH_PAYSCORE_API_KEY:-}" ]; then
   mkdir -p .finmatch
-  if [ ! -f .finmatch/secrets.env ]; then
-    (umask 077 && .venv/bin/python -c '
-import secrets
-for name in ("FINMATCH_API_KEY", "FINMATCH_MASKING_KEY"):
-    print(f"{name}={secrets.token_urlsafe(32)}")' > .finmatch/secrets.env)
-  fi
+  (umask 077 && .venv/bin/python -c '
+import pathlib, secrets
+path = pathlib.Path(".finmatch/secrets.env")
+text = path.read_text() if path.exists() else ""
+have = {line.split("=", 1)[0] for line in text.splitlines() if "=" in line}
+missing = [n for n in ("FINMATCH_API_KEY", "FINMATCH_MASKING_KEY", "FINMATCH_PAYSCORE_API_KEY") if n not in have]
+if missing:
+    with path.open("a") as out:
+        if text and not text.endswith("\n"):
+            out.write("\n")
+        out.writelines(f"{name}={secrets.token_urlsafe(32)}\n" for name in missing)')
   set -a; . .finmatch/secrets.env; set +a
 fi
 
@@ -41,6 +47,8 @@ fi
 
 API_PORT="${FINMATCH_API_PORT:-8765}"
 export FINMATCH_API_URL="${FINMATCH_API_URL:-http://127.0.0.1:$API_PORT}"
+PAYSCORE_PORT="${FINMATCH_PAYSCORE_PORT:-8766}"
+export FINMATCH_PAYSCORE_BASE_URL="${FINMATCH_PAYSCORE_BASE_URL:-http://127.0.0.1:$PAYSCORE_PORT}"
 UI_HOST="${FINMATCH_UI_HOST:-127.0.0.1}"
 UI_PORT="${FINMATCH_UI_PORT:-3000}"
 LOGS="$FINMATCH_DATA_DIR"
@@ -74,6 +82,9 @@ trap 'cleanup; exit 0' INT TERM
 setsid .venv/bin/finmatch-api --host 127.0.0.1 --port "$API_PORT" > "$LOGS/finmatch-api.log" 2>&1 &
 pids+=($!)
 echo "FinMatch FPR API:  $FINMATCH_API_URL (docs at $FINMATCH_API_URL/docs, log in $LOGS/finmatch-api.log)"
+setsid .venv/bin/finmatch-payscore-api --host 127.0.0.1 --port "$PAYSCORE_PORT" > "$LOGS/finmatch-payscore-api.log" 2>&1 &
+pids+=($!)
+echo "PayScore API:      $FINMATCH_PAYSCORE_BASE_URL (docs at $FINMATCH_PAYSCORE_BASE_URL/docs, log in $LOGS/finmatch-payscore-api.log)"
 echo "FinMatch Dagster:  http://$UI_HOST:$UI_PORT  (Ctrl-C stops everything)"
 setsid .venv/bin/dagster dev -w workspace.yaml -h "$UI_HOST" -p "$UI_PORT" > "$LOGS/dagster.log" 2>&1 &
 pids+=($!)

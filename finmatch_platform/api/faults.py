@@ -1,9 +1,12 @@
-"""Fault injection for the FPR API, so connectors can be tested against a misbehaving vendor.
+"""Fault injection for the simulated vendor APIs, so connectors can be tested against a misbehaving vendor.
 
-Off by default. Switched on at start by environment variables or the matching ``finmatch-api``
-flags (a flag wins over its variable). Faults apply to the data endpoints (``/fpr_data`` and
-``/fpr_data/changes``) only, never to ``/health`` or the OpenAPI document, so readiness probes
-and schema loading stay reliable.
+Off by default. Switched on at start by environment variables or the matching server flags (a
+flag wins over its variable). Faults apply to the data endpoints only, never to ``/health`` or the
+OpenAPI document, so readiness probes and schema loading stay reliable. Each server chooses its
+data paths and its variables' prefix: the FPR API (``finmatch-api``) faults ``/fpr_data`` and
+``/fpr_data/changes`` under ``FINMATCH_FAULT_*`` (the defaults below); the PayScore API
+(``finmatch-payscore-api``) faults ``/api/v1/screening-groups`` under ``FINMATCH_PAYSCORE_FAULT_*``,
+so one environment can fault one vendor and not the other. The flags are the same for both.
 
 =================================  ===============================  =========================================
 Environment variable               Flag                             Meaning
@@ -43,7 +46,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, fields
+from dataclasses import InitVar, dataclass, fields
 from typing import Any, Literal
 
 import orjson
@@ -56,6 +59,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 RETRY_AFTER_FORMATS = ("seconds", "http-date")
 FAULT_PATH_PREFIX = "/fpr_data"
+# The FPR API's defaults; another server passes its own prefix and paths.
+FPR_ENV_PREFIX = "FINMATCH_FAULT_"
+FPR_FAULT_PATHS: tuple[str, ...] = (FAULT_PATH_PREFIX,)
 
 
 class FaultConfigError(ValueError):
@@ -74,24 +80,29 @@ class FaultConfig:
     drop_rate: float = 0.0
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
+    # Not a knob (not in fields()): only names the variables in error messages and survives override().
+    env_prefix: InitVar[str] = FPR_ENV_PREFIX
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, env_prefix: str) -> None:
+        object.__setattr__(self, "_env_prefix", env_prefix)
+
+        def label(name: str) -> str:
+            return _label(name, env_prefix)
+
         for name in ("rate_limit", "error_rate", "drop_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise FaultConfigError(f"{_label(name)} must be a share between 0 and 1")
+                raise FaultConfigError(f"{label(name)} must be a share between 0 and 1")
         if self.rate_limit + self.error_rate + self.drop_rate > 1.0 + 1e-9:
             raise FaultConfigError("the fault shares (rate limit + error + drop) must add up to at most 1")
         for name in ("rate_limit_rps", "latency_ms", "latency_jitter_ms"):
             if getattr(self, name) < 0:
-                raise FaultConfigError(f"{_label(name)} must not be negative")
+                raise FaultConfigError(f"{label(name)} must not be negative")
         if self.retry_after < 0:
-            raise FaultConfigError(f"{_label('retry_after')} must be a whole number of seconds >= 0")
+            raise FaultConfigError(f"{label('retry_after')} must be a whole number of seconds >= 0")
         if self.retry_after_format not in RETRY_AFTER_FORMATS:
-            raise FaultConfigError(
-                f"{_label('retry_after_format')} must be one of {', '.join(RETRY_AFTER_FORMATS)}"
-            )
+            raise FaultConfigError(f"{label('retry_after_format')} must be one of {', '.join(RETRY_AFTER_FORMATS)}")
         if not self.error_statuses or any(not 500 <= s <= 599 for s in self.error_statuses):
-            raise FaultConfigError(f"{_label('error_statuses')} must be a comma-separated list of 5xx codes")
+            raise FaultConfigError(f"{label('error_statuses')} must be a comma-separated list of 5xx codes")
 
     @property
     def active(self) -> bool:
@@ -105,19 +116,19 @@ class FaultConfig:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> FaultConfig:
+    def from_env(cls, environ: Mapping[str, str], env_prefix: str = FPR_ENV_PREFIX) -> FaultConfig:
         values: dict[str, Any] = {}
         for knob in fields(cls):
-            raw = environ.get(_env_name(knob.name), "").strip()
+            raw = environ.get(env_name(knob.name, env_prefix), "").strip()
             if raw:
-                values[knob.name] = _parse(knob.name, raw)
-        return cls(**values)
+                values[knob.name] = _parse(knob.name, raw, env_prefix)
+        return cls(**values, env_prefix=env_prefix)
 
     def override(self, **changes: Any) -> FaultConfig:
         """This config with the given knobs replaced (None means: keep)."""
         current = {f.name: getattr(self, f.name) for f in fields(self)}
         current.update({k: v for k, v in changes.items() if v is not None})
-        return FaultConfig(**current)
+        return FaultConfig(**current, env_prefix=getattr(self, "_env_prefix", FPR_ENV_PREFIX))
 
 
 _HELP = {
@@ -134,19 +145,23 @@ _HELP = {
 }
 
 
-def _env_name(name: str) -> str:
-    return f"FINMATCH_FAULT_{name.upper()}"
+KNOBS: tuple[str, ...] = tuple(f.name for f in fields(FaultConfig))
+
+
+def env_name(name: str, env_prefix: str = FPR_ENV_PREFIX) -> str:
+    """The environment variable of a knob: ``FINMATCH_FAULT_ERROR_RATE`` for ``error_rate``."""
+    return f"{env_prefix}{name.upper()}"
 
 
 def _flag(name: str) -> str:
     return "--fault-" + name.replace("_", "-")
 
 
-def _label(name: str) -> str:
-    return f"{_env_name(name)} / {_flag(name)}"
+def _label(name: str, env_prefix: str = FPR_ENV_PREFIX) -> str:
+    return f"{env_name(name, env_prefix)} / {_flag(name)}"
 
 
-def _parse(name: str, raw: str) -> Any:
+def _parse(name: str, raw: str, env_prefix: str = FPR_ENV_PREFIX) -> Any:
     try:
         if name in ("seed", "retry_after"):
             return int(raw)
@@ -156,13 +171,13 @@ def _parse(name: str, raw: str) -> Any:
             return tuple(int(part) for part in raw.split(",") if part.strip())
         return float(raw)
     except ValueError:
-        raise FaultConfigError(f"{_label(name)}: cannot read {raw!r}") from None
+        raise FaultConfigError(f"{_label(name, env_prefix)}: cannot read {raw!r}") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, env_prefix: str = FPR_ENV_PREFIX) -> None:
     """One flag per knob; each defaults to None so the environment's value stands unless given."""
     group = parser.add_argument_group(
-        "fault injection (off by default; each flag overrides its FINMATCH_FAULT_* variable)"
+        f"fault injection (off by default; each flag overrides its {env_prefix}* variable)"
     )
     for knob in fields(FaultConfig):
         group.add_argument(
@@ -171,14 +186,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             metavar=knob.name.upper(),
             default=None,
             type=str,
-            help=f"{_HELP[knob.name]} [env {_env_name(knob.name)}]",
+            help=f"{_HELP[knob.name]} [env {env_name(knob.name, env_prefix)}]",
         )
 
 
-def from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> FaultConfig:
-    base = FaultConfig.from_env(environ)
+def from_args(args: argparse.Namespace, environ: Mapping[str, str], env_prefix: str = FPR_ENV_PREFIX) -> FaultConfig:
+    base = FaultConfig.from_env(environ, env_prefix)
     changes = {
-        knob.name: _parse(knob.name, raw)
+        knob.name: _parse(knob.name, raw, env_prefix)
         for knob in fields(FaultConfig)
         if (raw := getattr(args, f"fault_{knob.name}", None)) is not None
     }
@@ -266,16 +281,20 @@ async def drop_connection(send: Send) -> None:
 
 
 class FaultInjector:
-    """ASGI middleware that applies a :class:`FaultConfig` to the data endpoints."""
+    """ASGI middleware that applies a :class:`FaultConfig` to the data endpoints: every path that
+    starts with one of ``path_prefixes`` (the FPR API's by default)."""
 
-    def __init__(self, app: ASGIApp, config: FaultConfig) -> None:
+    def __init__(self, app: ASGIApp, config: FaultConfig, path_prefixes: tuple[str, ...] = FPR_FAULT_PATHS) -> None:
+        if not path_prefixes:
+            raise ValueError("fault injection needs at least one path prefix")
         self.app = app
         self.config = config
+        self.path_prefixes = tuple(path_prefixes)
         self.requests = 0
         self._bucket = _TokenBucket(config.rate_limit_rps) if config.rate_limit_rps else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(FAULT_PATH_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(self.path_prefixes):
             await self.app(scope, receive, send)
             return
         decision = decide(self.config, self.requests)

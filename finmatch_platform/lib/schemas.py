@@ -115,17 +115,18 @@ CREDIT_SCORES = pa.schema(
     ]
 )
 
-# The FPR product-recommendation feed: the 28 fields the vendor exposes, plus the change-log
-# columns updated_at and _deleted (a tombstone has record_id, updated_at, _deleted=True, the rest null).
+# The FPR product-recommendation feed: the 28 fields of the vendor's documented table, with its
+# names, order and types (string/float/integer/date), plus the change-log columns updated_at and
+# _deleted (a tombstone has record_id, updated_at, _deleted=True, the rest null).
 FPR_RECORDS = pa.schema(
     [
-        ("record_id", pa.string()),  # "FPR" + 10 digits
+        ("record_id", pa.string()),  # the simulator's "FPR" + 10 digits; opaque to the platform
         ("customer_id", pa.string()),
         ("customer_name", pa.string()),
         ("customer_email", pa.string()),
         ("customer_segment", pa.string()),
         ("customer_lifecycle_stage", pa.string()),  # New/Growing/Mature/At Risk/Dormant
-        ("customer_lifecycle_transition_date", pa.date32()),
+        ("customer_lifecycle_stage_transition_date", pa.date32()),
         ("account_balance", pa.float64()),
         ("transaction_history", pa.string()),  # "reason:count;..." over the last 30 days
         ("customer_transaction_value", pa.float64()),  # spend over the last 30 days
@@ -140,15 +141,32 @@ FPR_RECORDS = pa.schema(
         ("product_recommendation_date", pa.date32()),
         ("product_recommendation_status", pa.string()),  # Recommended/Viewed/Accepted/Rejected/Expired
         ("recommendation_score", pa.float64()),  # [0, 1]
-        ("customer_product_usage", pa.float64()),  # [0, 1]
+        # The vendor documents a string: the simulator writes the usage share as decimal text, "0.4231".
+        ("customer_product_usage", pa.string()),
         ("customer_product_affinity", pa.float64()),  # [0, 1]
         ("customer_product_affinity_trend", pa.string()),  # Increasing/Stable/Decreasing
         ("customer_product_usage_trend", pa.string()),  # Increasing/Stable/Decreasing
-        ("customer_interests", pa.string()),  # comma-separated
+        ("customer_product_interests", pa.string()),  # comma-separated
         ("customer_satisfaction_score", pa.float64()),  # [1, 10]
         ("customer_churn_probability", pa.float64()),  # [0, 1]
         ("updated_at", TS),
         ("_deleted", pa.bool_()),
+    ]
+)
+
+# PayScore screening groups (the vendor's organisational units for verification requests), as a
+# change log like fpr_records: each day holds every group version whose updated_at falls on it.
+SCREENING_GROUPS = pa.schema(
+    [
+        ("id", pa.string()),  # "sg_" + 16 hex digits
+        ("name", pa.string()),
+        ("description", pa.string()),  # nullable
+        ("status", pa.string()),  # active/inactive/archived
+        ("created_at", TS),  # never changes for a group
+        ("updated_at", TS),
+        ("organization_id", pa.string()),  # "org_" + 12 hex digits
+        ("settings", pa.string()),  # the JSON text of an object; the API serves it nested
+        ("member_count", pa.int32()),
     ]
 )
 
@@ -161,10 +179,12 @@ ENTITIES: dict[str, pa.Schema] = {
     "login_activity": LOGIN_ACTIVITY,
     "credit_scores": CREDIT_SCORES,
     "fpr_records": FPR_RECORDS,
+    "screening_groups": SCREENING_GROUPS,
 }
 
-# The FPR feed reaches the warehouse through the API and the extraction, not the bulk loader.
-BULK_LOADED_ENTITIES: tuple[str, ...] = tuple(e for e in ENTITIES if e != "fpr_records")
+# The vendor feeds (FPR, PayScore) reach the warehouse through their APIs and the extraction, not
+# the bulk loader.
+BULK_LOADED_ENTITIES: tuple[str, ...] = tuple(e for e in ENTITIES if e not in ("fpr_records", "screening_groups"))
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id", "modified_at"),  # a change log: one row per version
@@ -174,4 +194,5 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "login_activity": ("login_id",),
     "credit_scores": ("customer_id", "check_date"),
     "fpr_records": ("record_id", "updated_at"),
+    "screening_groups": ("id", "updated_at"),
 }

@@ -69,6 +69,13 @@ class GenerationConfig:
     fraud_bursts_per_day: int = 2
     # Share of customers whose KYC row carries one data-quality defect; 0 gives clean data.
     defect_rate: float = 0.002
+    # PayScore screening groups: created on the start day, created and updated on each later day
+    # (each update changes member_count and maybe status, settings or description), spread over
+    # a handful of vendor organisations.
+    screening_groups: int = 300
+    screening_groups_per_day: int = 3
+    screening_group_updates_per_day: int = 8
+    screening_group_organizations: int = 6
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -88,9 +95,7 @@ class GenerationConfig:
         allowed = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(str(k) for k in mapping if k not in allowed)
         if unknown:
-            raise ConfigError(
-                f"unknown generation setting(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
-            )
+            raise ConfigError(f"unknown generation setting(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
         values = dict(mapping)
         if isinstance(values.get("start_date"), str):
             raw = values["start_date"]
@@ -127,6 +132,10 @@ _RANGES: dict[str, _IntRange | _FloatRange] = {
     "fpr_deletion_rate": _FloatRange(0.0, 1.0),
     "fraud_bursts_per_day": _IntRange(0, 1000),
     "defect_rate": _FloatRange(0.0, 0.5),
+    "screening_groups": _IntRange(0, 1_000_000),
+    "screening_groups_per_day": _IntRange(0, 100_000),
+    "screening_group_updates_per_day": _IntRange(0, 1_000_000),
+    "screening_group_organizations": _IntRange(1, 1000),
 }
 
 
@@ -139,9 +148,7 @@ def _validate(name: str, value: object) -> None:
     if isinstance(allowed, _IntRange):
         # bool is an int subclass: True must not pass as 1 customer.
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(
-                f"{name} must be an integer between {allowed.low} and {allowed.high}, got {value!r}"
-            )
+            raise ConfigError(f"{name} must be an integer between {allowed.low} and {allowed.high}, got {value!r}")
         if not allowed.low <= value <= allowed.high:
             raise ConfigError(f"{name} must be between {allowed.low} and {allowed.high}, got {value}")
         return
@@ -154,7 +161,5 @@ def _validate(name: str, value: object) -> None:
 def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every day from start to end, both included."""
     if end < start:
-        raise ConfigError(
-            f"end must be on or after start: start={start.isoformat()}, end={end.isoformat()}"
-        )
+        raise ConfigError(f"end must be on or after start: start={start.isoformat()}, end={end.isoformat()}")
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]

@@ -26,6 +26,7 @@ from .customers import (
     updated_on,
 )
 from .fpr import fpr_records_table
+from .screening_groups import screening_groups_table
 
 
 def products_table(config: GenerationConfig) -> pa.Table:
@@ -102,6 +103,7 @@ def generate_day(config: GenerationConfig, day: dt.date) -> dict[str, pa.Table]:
         "login_activity": logins_table(config, day),
         "credit_scores": credit_scores_table(config, day),
         "fpr_records": fpr_records_table(config, day),
+        "screening_groups": screening_groups_table(config, day),
     }
     for entity, schema in ENTITIES.items():
         if not tables[entity].schema.equals(schema, check_metadata=True):

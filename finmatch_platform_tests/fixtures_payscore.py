@@ -1,0 +1,290 @@
+"""PayScore API fixtures: a live ``finmatch-payscore-api`` on a free loopback port, and data to serve.
+
+For connector tests as well as the server's own::
+
+    config = payscore_generation_config()
+    land_screening_group_days(landing, config, 3)          # the real generator, this entity only
+    api = start_payscore_api(landing, error_rate=0.2)       # fault knobs as in FaultConfig
+    api = start_payscore_api(landing, drift_updates=3, drift_requests=5)
+    ...sync with api.base_url and api.api_key...
+    assert synced == expected_screening_groups(landing)     # computed from the Parquet with DuckDB
+    assert synced == stable_state(api)                      # the live API, paged after its drift
+
+``expected_screening_groups`` is independent of the server's code: DuckDB picks each id's latest
+version and renders rows the way the API documents them (ISO 8601 UTC with microseconds and Z,
+settings nested), so comparing it with what a client stored checks the whole path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pytest
+import requests
+
+from finmatch_platform.api.faults import KNOBS, env_name
+from finmatch_platform.lib import landing
+from finmatch_platform_tests.fixtures_api import free_port
+
+if TYPE_CHECKING:
+    from finmatch_platform.lib.generation import GenerationConfig
+
+# A test-only key, long and distinctive so a leak into logs or bodies is easy to grep for.
+PAYSCORE_TEST_API_KEY = "payscore-test-key-8f2a6c4e1b"
+PAYSCORE_START_DAY = dt.date(2026, 10, 1)
+PAYSCORE_DATA_PATH = "/api/v1/screening-groups"
+PAYSCORE_FAULT_ENV_PREFIX = "FINMATCH_PAYSCORE_FAULT_"
+ENTITY = "screening_groups"
+_SERVER = Path(sys.executable).with_name("finmatch-payscore-api")
+_DRIFT_OPTIONS = {"drift_updates", "drift_requests", "drift_seed"}
+_RETRYABLE = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class LivePayScore:
+    base_url: str
+    api_key: str
+    landing_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        """The screening-groups endpoint."""
+        return self.base_url + PAYSCORE_DATA_PATH
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def get(self, **params: Any) -> requests.Response:
+        """One request to the screening-groups endpoint with the key; no retries."""
+        return requests.get(self.url, params=params, headers=self.headers, timeout=30)
+
+    def health(self) -> dict[str, Any]:
+        return requests.get(f"{self.base_url}/health", timeout=10).json()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def payscore_env(**options: Any) -> dict[str, str]:
+    """Variables for fault knobs (``error_rate=0.3``, names of FaultConfig) and drift options
+    (``drift_updates``, ``drift_requests``, ``drift_seed``); a typo fails loudly."""
+    unknown = set(options) - set(KNOBS) - _DRIFT_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}; known: {sorted(set(KNOBS) | _DRIFT_OPTIONS)}")
+    env = {}
+    for name, value in options.items():
+        if isinstance(value, (tuple, list)):
+            value = ",".join(str(v) for v in value)
+        variable = (
+            f"FINMATCH_PAYSCORE_{name.upper()}" if name in _DRIFT_OPTIONS else env_name(name, PAYSCORE_FAULT_ENV_PREFIX)
+        )
+        env[variable] = str(value)
+    return env
+
+
+def launch_payscore_api(
+    landing_dir: Path,
+    *,
+    api_key: str = PAYSCORE_TEST_API_KEY,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    log_dir: Path | None = None,
+    refresh_seconds: float = 0.0,
+    args: tuple[str, ...] = (),
+    startup_timeout: float = 30.0,
+    **options: Any,
+) -> LivePayScore:
+    """Start ``finmatch-payscore-api`` on 127.0.0.1 and wait until /health answers.
+
+    ``options`` are fault knobs and drift options (see :func:`payscore_env`); ``env`` is applied
+    last and wins. ``refresh_seconds`` defaults to 0 so a day a test lands is visible to its next
+    request. Without ``port`` a free one is picked (and another tried if it was taken meanwhile).
+    """
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("FINMATCH_PAYSCORE_")}
+    child_env.update(
+        FINMATCH_LANDING_DIR=str(landing_dir),
+        FINMATCH_PAYSCORE_REFRESH_SECONDS=str(refresh_seconds),
+        FINMATCH_PAYSCORE_API_KEY=api_key,
+        PYTHONUNBUFFERED="1",
+    )
+    child_env.update(payscore_env(**options))
+    child_env.update(env or {})
+    log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="payscore-api-logs-"))
+
+    last_error = ""
+    for _attempt in range(1 if port else 3):
+        chosen = port or free_port()
+        log_path = log_dir / f"finmatch-payscore-api-{chosen}.log"
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                [str(_SERVER), "--host", "127.0.0.1", "--port", str(chosen), *args],
+                env=child_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        api = LivePayScore(f"http://127.0.0.1:{chosen}", api_key, Path(landing_dir), log_path, process)
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"{api.base_url}/health", timeout=1).status_code == 200:
+                    return api
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        api.stop()
+        last_error = api.log_text()
+        if "address already in use" not in last_error.lower():
+            break
+    raise RuntimeError(f"finmatch-payscore-api did not become healthy:\n{last_error}")
+
+
+@pytest.fixture
+def start_payscore_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LivePayScore]]:
+    """Factory: ``start_payscore_api(landing_dir, **options) -> LivePayScore``; stopped at teardown."""
+    started: list[LivePayScore] = []
+
+    def start(landing_dir: Path, **options: Any) -> LivePayScore:
+        options.setdefault("log_dir", tmp_path_factory.mktemp("payscore-api-logs"))
+        api = launch_payscore_api(landing_dir, **options)
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.stop()
+
+
+# --------------------------------------------------------------------------- data
+
+
+# Small and quick: about 250 groups, a dozen changes a day.
+PAYSCORE_GENERATION_SETTINGS: dict[str, Any] = {
+    "seed": 11,
+    "start_date": PAYSCORE_START_DAY,
+    "screening_groups": 250,
+    "screening_groups_per_day": 4,
+    "screening_group_updates_per_day": 12,
+}
+
+
+def payscore_generation_config(**overrides: Any) -> GenerationConfig:
+    # Imported here so a generator mid-edit breaks only the tests that use it, not plugin loading.
+    from finmatch_platform.lib.generation import GenerationConfig
+
+    return GenerationConfig(**{**PAYSCORE_GENERATION_SETTINGS, **overrides})
+
+
+def land_screening_group_days(landing_dir: Path, config: GenerationConfig, days: int | Iterable[dt.date]) -> list[Path]:
+    """Land screening_groups (only this entity) for the first ``days`` days from the config's
+    start, or for the given days, exactly as ``write_day`` lands it. Returns the files."""
+    from finmatch_platform.lib.generation.screening_groups import screening_groups_table
+
+    if isinstance(days, int):
+        days = [config.start_date + dt.timedelta(days=offset) for offset in range(days)]
+    return [
+        landing.write_partition(Path(landing_dir), ENTITY, day, screening_groups_table(config, day)) for day in days
+    ]
+
+
+_LATEST_SQL = """
+select
+    id, name, description, status,
+    strftime(created_at::timestamp, '%Y-%m-%dT%H:%M:%S.%fZ') as created_at,
+    strftime(updated_at::timestamp, '%Y-%m-%dT%H:%M:%S.%fZ') as updated_at,
+    organization_id, settings, member_count
+from read_parquet(?)
+where updated_at >= coalesce(?::timestamptz, '-infinity'::timestamptz)
+qualify row_number() over (partition by id order by updated_at desc) = 1
+order by updated_at, id
+"""
+
+
+def expected_screening_groups(landing_dir: Path, updated_since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The source's latest state in API order and shape, from the Parquet files with DuckDB
+    (optionally only the groups whose latest version is at or after ``updated_since``)."""
+    files = [str(p) for p in landing.partition_files(landing_dir, ENTITY, landing.list_partitions(landing_dir, ENTITY))]
+    if not files:
+        return []
+    with duckdb.connect() as conn:
+        conn.execute("set TimeZone = 'UTC'")
+        cursor = conn.execute(_LATEST_SQL, [files, updated_since])
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+    for row in rows:
+        row["settings"] = json.loads(row["settings"]) if row["settings"] is not None else None
+    return rows
+
+
+def request_with_retries(api: LivePayScore, attempts: int = 50, **params: Any) -> dict[str, Any]:
+    """A page, retrying injected faults (429, 5xx, dropped connections) after a short pause."""
+    for _ in range(attempts):
+        try:
+            response = api.get(**params)
+        except requests.ConnectionError:
+            time.sleep(0.01)
+            continue
+        if response.status_code in _RETRYABLE:
+            time.sleep(0.01)
+            continue
+        response.raise_for_status()
+        return response.json()
+    raise AssertionError(f"no answer from {api.url} after {attempts} attempts")
+
+
+def stable_state(api: LivePayScore, per_page: int = 1000) -> list[dict[str, Any]]:
+    """Every group the live API serves, paged fully once its drift budget is spent (the budget is
+    burnt with one-row requests first). Unlimited drift has no stable state: that is an error."""
+    for _ in range(100_000):
+        left = api.health()["drift_requests_left"]
+        if left == 0:
+            break
+        if left is None:
+            raise AssertionError("the server drifts on every request (drift_requests=0): no stable state")
+        request_with_retries(api, per_page=1)
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = request_with_retries(api, page=page, per_page=per_page)
+        rows.extend(body["data"])
+        if not body["data"] or page >= body["pagination"]["total_pages"]:
+            return rows
+        page += 1
+
+
+def naive_walk(api: LivePayScore, per_page: int, updated_since: str | None = None) -> list[dict[str, Any]]:
+    """What a connector that trusts page numbers collects: pages 1..total_pages with a fixed
+    ``updated_since``, stopping at an empty page (the vendor document's own loop)."""
+    params: dict[str, Any] = {"per_page": per_page}
+    if updated_since is not None:
+        params["updated_since"] = updated_since
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = request_with_retries(api, page=page, **params)
+        rows.extend(body["data"])
+        if not body["data"] or page >= body["pagination"]["total_pages"]:
+            return rows
+        page += 1
