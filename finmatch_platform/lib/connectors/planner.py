@@ -1,12 +1,9 @@
-"""Turning pages into checkpoint plans: screening, latest version per key, typed Arrow batches.
+"""Turning screened records into merge plans: latest version per key, typed Arrow batches.
 
-A record is quarantined only when it cannot be stored at all: it is not an object; its primary
-key is missing, null, blank or not a string; a field name is empty, blank or has control
-characters; two field names collide when case is ignored; its incremental field (or tombstone
-flag) is unusable, so it cannot be ordered; or a value is NaN or Infinity, which JSON cannot
-carry. Everything else is stored: new fields become columns and a value that does not fit its
-column widens the column. A field that matches a column but for case is stored in that column,
-as the warehouse's case-insensitive identifiers would read it anyway.
+Records reach the planner screened (``screening.py``). Here the rest of what cannot be stored
+is refused: an incremental field (or tombstone flag) that does not fit its column, so the
+record cannot be ordered, and NaN or Infinity. Everything else is stored: new fields become
+columns and a value that does not fit its column widens the column.
 
 The planner never touches DuckDB after start-up: its view of the table (columns, known keys)
 runs ahead of the writer by the plans not yet merged, which is exact because plans merge in
@@ -107,79 +104,10 @@ class Planner:
         else:
             self.columns = {n: Column(n, t, n in source.json_fields) for n, t in source.columns.items()}
             self.known = set()
-        self.lower = {name.lower(): name for name in self.columns}
         self.table_ready = view.exists and not reset
-        self._get_key = itemgetter(source.primary_key)
         self.strict = {source.primary_key, source.incremental_field} | (
             {source.deleted_field} if source.deleted_field else set()
         )
-
-    # -- screening ---------------------------------------------------------------------------
-
-    def add_page(self, batch: Batch, records: list[Any], position: str | None, non_finite: bool = False) -> None:
-        batch.pages += 1
-        batch.received += len(records)
-        batch.position = position
-        if not records:
-            return
-        known = self.columns.keys()
-        # Fast path, all in C: every record an object with a non-blank string key, no new field.
-        try:
-            ids = list(map(self._get_key, records))
-        except (KeyError, TypeError):
-            ids = None
-        if (
-            ids is not None
-            and set(map(type, ids)) == {str}
-            and "" not in set(map(str.strip, ids))
-            and all(r.keys() <= known for r in records)
-        ):
-            batch.records.extend(records)
-            return
-        for record in records:
-            reason = self.key_problem(record) or self._name_problem(record)
-            if reason is None and non_finite:
-                reason = _non_finite_problem(record)
-            if reason is not None:
-                batch.quarantine.append((reason, record))
-                continue
-            if not record.keys() <= known:
-                record = self._fold_case(record)
-                batch.new_keys |= record.keys() - known - {SYNCED_AT}  # _synced_at is ours to stamp
-            batch.records.append(record)
-
-    def key_problem(self, record: Any) -> str | None:
-        """Why a record cannot be keyed, or None if its primary key is usable."""
-        pk = self.source.primary_key
-        if type(record) is not dict:
-            return f"record is not a JSON object but {type(record).__name__}"
-        value = record.get(pk, _MISSING)
-        if type(value) is str:
-            return None if value.strip() else f"{pk} is empty"
-        if value is _MISSING:
-            return f"{pk} is missing"
-        if value is None:
-            return f"{pk} is null"
-        return f"{pk} must be a string, got {type(value).__name__}"
-
-    def _name_problem(self, record: dict[str, Any]) -> str | None:
-        seen: dict[str, str] = {}
-        for name in record:
-            if not name.strip():
-                return "a field name is empty"
-            if any(ord(c) < 32 or ord(c) == 127 for c in name):
-                return f"field name {name!r} has control characters"
-            folded = name.lower()
-            if folded in seen:
-                return f"field names {seen[folded]!r} and {name!r} collide when case is ignored"
-            seen[folded] = name
-        return None
-
-    def _fold_case(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The record with any field named like a known column but for case renamed to it."""
-        if not any(n not in self.columns and n.lower() in self.lower for n in record):
-            return record
-        return {(self.lower.get(n.lower(), n) if n not in self.columns else n): v for n, v in record.items()}
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -192,7 +120,6 @@ class Planner:
             plan.reset = True
             self.known = set()
             self.columns = {n: Column(n, t, n in source.json_fields) for n, t in source.columns.items()}
-            self.lower = {name.lower(): name for name in self.columns}
             self.table_ready = False
         if not self.table_ready:
             plan.create_tables = True
@@ -269,7 +196,6 @@ class Planner:
             if not creating:
                 ddl.append(f"alter table {self.table} add column {quote(name)} {sql_type}")
             self.columns[name] = Column(name, sql_type)
-            self.lower[name.lower()] = name
             log.info("new field %r in %s: adding column %s", name, self.source.name, sql_type)
             added.append(name)
         return added
@@ -331,26 +257,8 @@ def _value_problem(column: Column, value: Any) -> str:
     return f"{column.name} does not fit {column.sql_type} ({type(value).__name__})"
 
 
-def _non_finite_problem(record: dict[str, Any]) -> str | None:
-    for name, value in record.items():
-        if _non_finite(value) or (isinstance(value, (dict, list)) and _nested_non_finite(value)):
-            return f"field {name!r} holds NaN or Infinity, which JSON cannot carry"
-    return None
-
-
-def _nested_non_finite(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_nested_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_nested_non_finite(v) for v in value)
-    return _non_finite(value)
-
-
 def _non_finite(value: Any) -> bool:
     return type(value) is float and not math.isfinite(value)
-
-
-_MISSING = object()
 
 
 def _transpose(rows: list[dict[str, Any]], names: list[str]) -> list[Sequence[Any]]:

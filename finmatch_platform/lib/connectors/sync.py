@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -35,6 +37,7 @@ from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.http import ClientStats, ExtractionError, RequestRejected
 from finmatch_platform.lib.connectors.paging import Page, PageSource
 from finmatch_platform.lib.connectors.planner import Batch, Plan, Planner
+from finmatch_platform.lib.connectors.screening import Screener
 from finmatch_platform.lib.connectors.writer import (
     duckdb_setting,
     ensure_meta,
@@ -121,8 +124,55 @@ def _keep(record: Any) -> Any:
     return record
 
 
-def log_path(log_dir: Path, stream: str) -> Path:
-    return Path(log_dir) / f"{stream}.ckpt"
+class _Merger:
+    """Merges on a thread of its own, one at a time and in order, so the next pages are fetched
+    while DuckDB commits (it releases the GIL). A failed merge stops the sync: its records stay
+    in the log for the next run."""
+
+    def __init__(self, merge: Callable[[Batch, int], None], cp_log: CheckpointLog) -> None:
+        self._merge = merge
+        self._log = cp_log
+        self._queue: queue.Queue[tuple[Batch, int, list[Path]] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="connector-merge", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch, seq: int) -> None:
+        segments = self._log.hand_over()
+        self.raise_if_failed()
+        while True:
+            try:
+                self._queue.put((batch, seq, segments), timeout=0.05)
+                return
+            except queue.Full:
+                self.raise_if_failed()
+
+    def finish(self) -> None:
+        """Wait for every submitted merge (or the first failure)."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, seq, segments = item
+            try:
+                self._merge(batch, seq)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the syncing thread
+                self.error = exc
+                return
+            self._log.remove(segments)
 
 
 def sync_source(
@@ -145,7 +195,8 @@ def sync_source(
 
     Raises an ``ExtractionError`` when the API cannot be synced, after merging every checkpoint
     made before the failure, so the next run resumes after them. ``recover_only`` merges what an
-    interrupted sync left in the log and stops there, without a request.
+    interrupted sync left in the log and stops there, without a request. ``on_checkpoint`` is
+    called on the caller's thread once a checkpoint is durable.
     """
     checkpoint_every = checkpoint_every or source.checkpoint_every
     if checkpoint_every < 1 or merge_every < 1:
@@ -157,7 +208,7 @@ def sync_source(
     view = table_view(conn, source)
     summary = SyncSummary(source.name, full_refresh, state.cursor if state else None, started_at=now())
     summary.cursor_after = summary.cursor_before
-    with CheckpointLog(log_path(log_dir, source.name), fsync=fsync) as cp_log:
+    with CheckpointLog(Path(log_dir), source.name, fsync=fsync) as cp_log:
         pending = [e for e in cp_log.replay() if not state or e.seq > state.log_seq]
         if full_refresh:
             pending = []
@@ -173,20 +224,25 @@ def sync_source(
             )
             reset = True
         planner = Planner(source, view, has_state_row=state is not None, reset=reset, now=now)
+
+        def merge(batch: Batch, seq: int) -> None:
+            _merge(conn, source, planner, batch, seq, mask, summary)
+
         seq = max([e.seq for e in pending] + [state.log_seq if state else 0])
-        merge_batch = Batch(position=stored)
+        durable_position = stored
         if pending:
             summary.replayed_checkpoints = len(pending)
+            replayed = Batch(position=stored)
             for entry in pending:
-                _add_entry(merge_batch, entry)
+                _add_entry(replayed, entry)
             log.info("%s: merging %d checkpoints left by an interrupted sync", source.name, len(pending))
-            _merge(conn, source, planner, merge_batch, seq, mask, summary)
+            merge(replayed, seq)
             cp_log.clear()
-            merge_batch = Batch(position=merge_batch.position)
+            durable_position = replayed.position
         if recover_only:
             summary.rows_in_table = row_count(conn, source)
             return summary
-        start = None if reset else merge_batch.position
+        start = None if reset else durable_position
         summary.cursor_before = start if not reset else summary.cursor_before
         log.info(
             "syncing %s from %s (checkpoint every %d records, merge every %d)",
@@ -196,33 +252,48 @@ def sync_source(
             merge_every,
         )
 
+        screener = Screener(source, planner.columns)
         checkpoint = Batch(position=start, reset=reset)
-        received_pages = received_records = 0
+        merge_batch = Batch(position=start)
+        unreported: list[CheckpointProgress] = []
         failure: BaseException | None = None
+
+        def report(final: bool = False) -> None:
+            """Progress for the checkpoints the disk has confirmed (all of them when ``final``)."""
+            if final:
+                cp_log.wait_durable(cp_log.written_seq)
+            while unreported and unreported[0].checkpoint + first_checkpoint_seq - 1 <= cp_log.durable_seq:
+                progress = unreported.pop(0)
+                if on_checkpoint is not None:
+                    on_checkpoint(progress)
+
+        first_checkpoint_seq = seq + 1
 
         def flush_checkpoint() -> None:
             nonlocal seq, checkpoint
             seq += 1
-            cp_log.append(_entry(seq, checkpoint))
-            _add_entry(merge_batch, _entry(seq, checkpoint))
+            entry = _entry(seq, checkpoint)
+            cp_log.append(entry)
+            _add_entry(merge_batch, entry, checkpoint.new_keys)
             summary.checkpoints += 1
-            if on_checkpoint is not None:
-                on_checkpoint(
-                    CheckpointProgress(
-                        summary.checkpoints,
-                        received_records,
-                        received_pages,
-                        checkpoint.received,
-                        checkpoint.position,
-                        time.monotonic() - started,
-                    )
+            unreported.append(
+                CheckpointProgress(
+                    summary.checkpoints,
+                    received_records,
+                    received_pages,
+                    checkpoint.received,
+                    checkpoint.position,
+                    time.monotonic() - started,
                 )
+            )
             checkpoint = Batch(position=checkpoint.position)
 
+        received_pages = received_records = 0
         with duckdb_setting(conn, "checkpoint_threshold", SYNC_CHECKPOINT_THRESHOLD):
+            merger = _Merger(merge, cp_log)
             try:
                 for page in pages.pages(start):
-                    planner.add_page(checkpoint, page.records, page.position, page.non_finite)
+                    screener.add_page(checkpoint, page.records, page.position, page.non_finite)
                     received_pages += 1
                     received_records += len(page.records)
                     if on_page is not None:
@@ -230,29 +301,32 @@ def sync_source(
                     if checkpoint.received >= checkpoint_every:
                         flush_checkpoint()
                         if merge_batch.received >= merge_every:
-                            _merge(conn, source, planner, merge_batch, seq, mask, summary)
-                            cp_log.clear()
+                            merger.submit(merge_batch, seq)
                             merge_batch = Batch(position=merge_batch.position)
+                        report()
                 # The tail: fewer than checkpoint_every records, a reset, or only a new position.
-                durable = merge_batch.position
                 first = state is None and summary.checkpoints == 0
                 if checkpoint.pages and (
-                    checkpoint.received or checkpoint.reset or first or checkpoint.position != durable
+                    checkpoint.received or checkpoint.reset or first or checkpoint.position != merge_batch.position
                 ):
                     flush_checkpoint()
                 else:
                     summary.pages += checkpoint.pages
             except BaseException as exc:
                 failure = exc
-            finally:
-                if merge_batch.pages:
-                    try:
-                        _merge(conn, source, planner, merge_batch, seq, mask, summary)
-                        cp_log.clear()
-                    except BaseException as exc:
-                        if failure is None:
-                            raise
-                        raise exc from failure
+            # Every complete checkpoint is merged before any error is raised, so the next run
+            # resumes after them; a merge that fails leaves its records in the log.
+            try:
+                if merge_batch.pages and merger.error is None:
+                    merger.submit(merge_batch, seq)
+            except BaseException as exc:
+                failure = failure or exc
+            merger.finish()
+            if merger.error is not None and merger.error is not failure:
+                if failure is None:
+                    raise merger.error
+                raise merger.error from failure
+            report(final=failure is None)
     if failure is not None:
         if isinstance(failure, RequestRejected) and start is not None and "invalid_cursor" in str(failure):
             raise SyncError(
@@ -292,15 +366,19 @@ def _entry(seq: int, batch: Batch) -> Entry:
     return Entry(seq, batch.position, batch.pages, batch.received, batch.records, batch.quarantine, batch.reset)
 
 
-def _add_entry(batch: Batch, entry: Entry) -> None:
+def _add_entry(batch: Batch, entry: Entry, new_keys: set[str] | None = None) -> None:
+    """Add a checkpoint's records to a merge; ``new_keys`` as screened, or found again on replay."""
     batch.pages += entry.pages
     batch.received += entry.received
     batch.position = entry.position
     batch.records.extend(entry.records)
     batch.quarantine.extend(entry.quarantine)
     batch.reset = batch.reset or entry.reset
-    for record in entry.records:
-        batch.new_keys.update(record.keys())
+    if new_keys is not None:
+        batch.new_keys |= new_keys
+    else:
+        for record in entry.records:
+            batch.new_keys.update(record.keys())
 
 
 def _merge(
@@ -340,7 +418,7 @@ def _merge(
     return plan
 
 
-__all__ = ["SyncSummary", "CheckpointProgress", "SyncError", "sync_source", "recover", "log_path"]
+__all__ = ["SyncSummary", "CheckpointProgress", "SyncError", "sync_source", "recover"]
 
 
 def recover(
