@@ -7,6 +7,7 @@ engine's output with the source, not with itself.
 Also a command-line entry (``python -m finmatch_platform_tests.fixtures_extraction``) that runs
 one sync in a child process, for the kill-and-resume tests: it prints ``page <pages> <records>``
 when a page arrives and ``checkpoint <n> <records>`` after a commit, flushing each line.
+``--source payscore`` syncs PayScore's screening groups instead of the FPR feed.
 """
 
 from __future__ import annotations
@@ -170,6 +171,45 @@ def sync_into(
         conn.close()
 
 
+def payscore_client(base_url: str, api_key: str, *, policy: RetryPolicy = FAST_RETRIES, timeout_s: float = 10) -> RestClient:
+    """A client of the PayScore API (Bearer auth) with fast retries."""
+    return RestClient(
+        base_url, api_key, sources.screening_groups().auth, api_name="the PayScore API",
+        key_env="FINMATCH_PAYSCORE_API_KEY", policy=policy, timeout_s=timeout_s,
+    )
+
+
+def payscore_sync_into(
+    db_path: Path,
+    base_url: str,
+    api_key: str,
+    *,
+    policy: RetryPolicy = FAST_RETRIES,
+    page_size: int = 100,
+    checkpoint_every: int = 100,
+    full_refresh: bool = False,
+    initial_since: dt.datetime | None = None,
+    **options: Any,
+) -> SyncSummary:
+    """One sync of PayScore's screening groups into the DuckDB file ``db_path`` (opened and closed here)."""
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    source = sources.screening_groups()
+    conn = duckdb.connect(str(db_path))
+    try:
+        with payscore_client(base_url, api_key, policy=policy) as client:
+            return sync_source(
+                conn,
+                source,
+                RestPager(client, source, page_size=page_size, initial_since=initial_since),
+                log_dir=checkpoint_dir(db_path),
+                checkpoint_every=checkpoint_every,
+                full_refresh=full_refresh,
+                **options,
+            )
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def warehouse_file(tmp_path: Path) -> Path:
     """A path for a fresh DuckDB warehouse file (not created yet)."""
@@ -195,25 +235,39 @@ def open_warehouse() -> Iterator[Callable[[Path], duckdb.DuckDBPyConnection]]:
 # --------------------------------------------------------------------------- child process
 
 
+# The variable each source's key is read from in the child (never argv: it shows in `ps`).
+CHILD_KEY_ENV = {"fpr": "FINMATCH_API_KEY", "payscore": "FINMATCH_PAYSCORE_API_KEY"}
+
+
 def child_sync_command(
-    db_path: Path, base_url: str, *, page_size: int, checkpoint_every: int, merge_every: int = 20_000
+    db_path: Path,
+    base_url: str,
+    *,
+    page_size: int,
+    checkpoint_every: int,
+    merge_every: int = 20_000,
+    source: str = "fpr",
 ) -> list[str]:
-    """argv for a sync in a child process (the API key goes in FINMATCH_API_KEY, not argv)."""
+    """argv for a sync in a child process; the API key goes in the environment (``CHILD_KEY_ENV``:
+    FINMATCH_API_KEY for FPR, FINMATCH_PAYSCORE_API_KEY for PayScore), not argv."""
+    if source not in CHILD_KEY_ENV:
+        raise ValueError(f"unknown source {source!r}; known: {sorted(CHILD_KEY_ENV)}")
     return [
         sys.executable, "-m", "finmatch_platform_tests.fixtures_extraction",
         "--db", str(db_path), "--base-url", base_url,
         "--page-size", str(page_size), "--checkpoint-every", str(checkpoint_every),
-        "--merge-every", str(merge_every),
+        "--merge-every", str(merge_every), "--source", source,
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run one FPR sync (used by the kill-and-resume tests).")
+    parser = argparse.ArgumentParser(description="Run one FPR or PayScore sync (used by the kill-and-resume tests).")
     parser.add_argument("--db", required=True)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--merge-every", type=int, default=20_000)
+    parser.add_argument("--source", choices=sorted(CHILD_KEY_ENV), default="fpr")
     args = parser.parse_args(argv)
 
     def on_page(pages: int, records: int) -> None:
@@ -222,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     def on_checkpoint(progress: Any) -> None:
         print(f"checkpoint {progress.checkpoint} {progress.records}", flush=True)
 
-    summary = sync_into(
-        Path(args.db), args.base_url, os.environ["FINMATCH_API_KEY"],
+    sync = payscore_sync_into if args.source == "payscore" else sync_into
+    summary = sync(
+        Path(args.db), args.base_url, os.environ[CHILD_KEY_ENV[args.source]],
         page_size=args.page_size, checkpoint_every=args.checkpoint_every, merge_every=args.merge_every,
         on_page=on_page, on_checkpoint=on_checkpoint,
     )

@@ -107,29 +107,52 @@ class RestPager:
             anchor: tuple[dt.datetime, str] = (since, "")
         else:
             anchor = (decode_anchor(position)[0] - paging.lookback, "")
-        page = 1
+        size, page = self.page_size, 1
+        tie: set[str] | None = None  # ids seen while stepping pages through one updated_at
         while True:
-            records = self._number_page(paging, anchor[0], page)
-            newest = anchor
-            fresh: list[Any] = []
-            for record in records:
-                order = _order_key(record, field, key)
-                if order is None or order > anchor:  # unorderable records go on, to be quarantined
-                    fresh.append(record)
-                    if order is not None and order > newest:
-                        newest = order
+            asked = size
+            records = self._number_page(paging, anchor[0], page, asked)
+            fresh, newest = _past(records, anchor, field, key)
             if newest > anchor:
-                anchor, page = newest, 1
+                if tie is not None and newest[0] > anchor[0]:
+                    # Leaving a tie that was stepped through by page number: a member updated
+                    # meanwhile shifted the rest, so read the tie again until nothing is new.
+                    fresh += list(self._unseen_in_tie(paging, anchor[0], tie, field, key))
+                    tie = None
+                anchor, size, page = newest, self.page_size, 1
+            elif size < paging.max_page_size:
+                # Nothing past the anchor: a tie on updated_since larger than the page. Read it
+                # whole in one answer rather than by page number, which skips rows under updates.
+                size = min(paging.max_page_size, size * 2)
             else:
-                page += 1  # a tie on updated_since larger than a page: step through it
+                tie = tie if tie is not None else set()
+                tie.update(r[key] for r in records if _order_key(r, field, key) is not None)
+                page += 1
             yield Page(fresh, encode_anchor(anchor), self.client.last_non_finite)
-            if len(records) < self.page_size:
+            if len(records) < asked:  # a short answer: nothing lies past it right now
                 return
 
-    def _number_page(self, paging: PageNumberPaging, since: dt.datetime, page: int) -> list[Any]:
+    def _unseen_in_tie(
+        self, paging: PageNumberPaging, moment: dt.datetime, seen: set[str], field: str, key: str
+    ) -> Iterator[Any]:
+        while True:
+            found, page = [], 1
+            while True:
+                records = self._number_page(paging, moment, page, paging.max_page_size)
+                in_tie = [r for r in records if (o := _order_key(r, field, key)) is not None and o[0] == moment]
+                found += [r for r in in_tie if r[key] not in seen]
+                if len(in_tie) < len(records) or len(records) < paging.max_page_size:
+                    break
+                page += 1
+            if not found:
+                return
+            seen.update(r[key] for r in found)
+            yield from found
+
+    def _number_page(self, paging: PageNumberPaging, since: dt.datetime, page: int, size: int) -> list[Any]:
         params = {
             paging.page_param: page,
-            paging.page_size_param: self.page_size,
+            paging.page_size_param: size,
             paging.since_param: since.isoformat().replace("+00:00", "Z"),
         }
         body = self.client.get(self.source.path, params)
@@ -150,11 +173,7 @@ class RestPager:
             since = decode_anchor(position)[0] if position else self.initial_since
             # Strictly after the stored watermark: the API's updated_since is inclusive.
             after = (since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) + dt.timedelta(microseconds=1)
-            saved, self.page_size = self.page_size, 1
-            try:
-                records = self._number_page(paging, after, 1)
-            finally:
-                self.page_size = saved
+            records = self._number_page(paging, after, 1, 1)
         else:
             if paging.changes_path:
                 params = {paging.cursor_param: position} if position else {}
@@ -180,6 +199,20 @@ def _mark(record: Any, source: RestSource) -> str:
     if isinstance(record, dict):
         return f"{record.get(source.incremental_field)}/{record.get(source.primary_key)}"
     return orjson.dumps(record, default=str).decode("utf-8")[:200]
+
+
+def _past(
+    records: list[Any], anchor: tuple[dt.datetime, str], field: str, key: str
+) -> tuple[list[Any], tuple[dt.datetime, str]]:
+    """The records past ``anchor`` (and those that cannot be ordered, to be quarantined), and the newest key."""
+    newest, fresh = anchor, []
+    for record in records:
+        order = _order_key(record, field, key)
+        if order is None or order > anchor:
+            fresh.append(record)
+            if order is not None and order > newest:
+                newest = order
+    return fresh, newest
 
 
 def _order_key(record: Any, field: str, key: str) -> tuple[dt.datetime, str] | None:
