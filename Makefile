@@ -36,5 +36,17 @@ test: bootstrap browser lint
 bench: bootstrap
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
 
+# The connector debug loop against the simulators `make run` starts: reset data/debug/<source>.duckdb,
+# sync from the start, print masked sample rows and the operation summary. Keys from the
+# environment, else from .finmatch/secrets.env as `make run` does. E.g.
+# `make debug-connector SOURCE=payscore ARGS="--yes --rows 10"`.
+SOURCE ?= fpr
+.PHONY: debug-connector
+debug-connector: bootstrap
+	@if [ -f .finmatch/secrets.env ] && { [ -z "$${FINMATCH_API_KEY:-}" ] || [ -z "$${FINMATCH_MASKING_KEY:-}" ] \
+	  || [ -z "$${FINMATCH_PAYSCORE_API_KEY:-}" ]; }; then set -a; . ./.finmatch/secrets.env; set +a; fi; \
+	FINMATCH_PAYSCORE_BASE_URL="$${FINMATCH_PAYSCORE_BASE_URL:-http://127.0.0.1:$${FINMATCH_PAYSCORE_PORT:-8766}}" \
+	  $(VENV)/bin/finmatch-connector-debug $(SOURCE) $(ARGS)
+
 clean:
 	rm -rf $(VENV) .dagster_home data dbt/target dbt/logs

@@ -45,6 +45,7 @@ setup(
         "console_scripts": [
             "finmatch-api=finmatch_platform.api.server:main",
             "finmatch-payscore-api=finmatch_platform.api.payscore_server:main",
+            "finmatch-connector-debug=finmatch_platform.connector_debug:main",
         ],
     },
 )
