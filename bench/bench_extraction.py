@@ -7,7 +7,7 @@ a free loopback port, and at page_size 200 measures, in the same run:
 - **ceiling**: the connector's client paging the whole feed and parsing every page, no database;
 - **engine**: ``sync_source`` into a fresh DuckDB file, a checkpoint every 100 records (with
   200-record pages, each page's rows and cursor appended to the checkpoint log and synced to
-  disk), merged into DuckDB in bulk every 20,000 records;
+  disk), merged into DuckDB in bulk every 122,880 records (a DuckDB row group);
 - **per-page transactions**: the same engine merging at every checkpoint, so each page is one
   DuckDB transaction (the design before the checkpoint log), for comparison;
 - **dlt**: a ``rest_api`` source (cursor paginator on next_cursor/has_more), merge on
@@ -52,7 +52,7 @@ from finmatch_platform.lib.generation import GenerationConfig, generate_day  # n
 
 PAGE_SIZE = 200
 CHECKPOINT_EVERY = 100
-MERGE_EVERY = 20_000
+MERGE_EVERY = 122_880  # the engine's default: one DuckDB row group
 TARGET_VS_DLT = 4.0
 SOURCE = sources.fpr_records("api_key")
 TARGET_VS_CEILING = 0.5

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
+from finmatch_platform.lib.connectors.columns import as_text
 from finmatch_platform.lib.masking import Policy, policy_token
 
 
@@ -34,7 +33,7 @@ def payload_masker(policy: Policy, key: str | bytes | None, table: str) -> Calla
                 masked[name] = policy.redact_text
             else:
                 tag = policy.governing_tag(table, column)
-                text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode("utf-8")
+                text = as_text(value)
                 masked[name] = value if tag is None else policy_token(policy, key, tag.name, text)
         return masked
 

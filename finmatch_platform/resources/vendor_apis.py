@@ -57,7 +57,7 @@ class VendorApiResource(dg.ConfigurableResource):
         "a checkpoint falls on the first page boundary at or after it.",
     )
     merge_every: int = Field(
-        default=20_000,
+        default=122_880,
         ge=1,
         le=1_000_000,
         description="Merge the checkpoint log into the warehouse every this many records (1-1,000,000), and at the end.",

@@ -1,8 +1,8 @@
 """The checkpoint log: each checkpoint's rows and position, appended as one checksummed record.
 
-A checkpoint is durable once its record is written and synced to disk. Syncing runs on a thread
-of its own, so the next page is fetched while the disk confirms (a sync that finds several
-records written syncs them together). The engine merges the log into the warehouse in bulk, and
+A checkpoint is durable once its record is written and synced to disk. Writing and syncing run
+on the log's own thread, so the next page is fetched while the disk confirms (records queued
+together are synced together). The engine merges the log into the warehouse in bulk, and
 the merge's transaction stores the sequence number of the last record it applied, so a crash
 between that commit and removing the merged records replays nothing twice.
 
@@ -45,25 +45,35 @@ class Entry:
     records: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[tuple[str, Any]] = field(default_factory=list)  # (reason, record)
     reset: bool = False
+    bodies: list[bytes] = field(default_factory=list)  # clean pages' response bodies, as received
 
     def encode(self) -> bytes:
+        """The fields as one JSON line, then the bodies as they came (their lengths in the line)."""
         fields = [self.position, self.pages, self.received, self.reset, self.records, self.quarantine]
+        fields.append([len(b) for b in self.bodies])
         try:
-            return orjson.dumps(fields, default=str)
+            head = orjson.dumps(fields, default=str)
         except TypeError:  # an integer past 64 bits, which only the standard encoder writes
-            return json.dumps(fields, default=str).encode("utf-8")
+            head = json.dumps(fields, default=str).encode("utf-8")
+        return b"".join([head, b"\n", *self.bodies])
 
     @classmethod
     def decode(cls, seq: int, body: bytes) -> Entry:
+        end = body.index(b"\n")
         try:
-            position, pages, received, reset, records, quarantine = orjson.loads(body)
+            position, pages, received, reset, records, quarantine, lengths = orjson.loads(body[:end])
         except orjson.JSONDecodeError:
-            position, pages, received, reset, records, quarantine = json.loads(body)
-        return cls(seq, position, pages, received, records, [tuple(q) for q in quarantine], reset)  # type: ignore[misc]
+            position, pages, received, reset, records, quarantine, lengths = json.loads(body[:end])
+        bodies, offset = [], end + 1
+        for length in lengths:
+            bodies.append(body[offset : offset + length])
+            offset += length
+        quarantined = [tuple(q) for q in quarantine]
+        return cls(seq, position, pages, received, records, quarantined, reset, bodies)  # type: ignore[arg-type]
 
 
 class CheckpointLog:
-    """One stream's log. One thread appends; a syncer thread makes appends durable."""
+    """One stream's log. One thread appends; the log's own thread encodes, writes and syncs."""
 
     def __init__(self, directory: Path, stream: str, *, fsync: bool = True) -> None:
         self.directory = Path(directory)
@@ -72,14 +82,14 @@ class CheckpointLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] | None = None
         self._open_segments: list[Path] = []  # written since the last hand-over to a merge
-        self.written_seq = 0
-        self.durable_seq = 0
+        self._pending: list[Entry] = []  # appended, not yet written
+        self.written_seq = 0  # appended (queued) so far
+        self.durable_seq = 0  # written and synced
         self._cond = threading.Condition()
         self._closing = False
-        self._sync_error: BaseException | None = None
-        self._syncer = threading.Thread(target=self._sync_loop, name=f"{stream}-log-sync", daemon=True)
-        if fsync:
-            self._syncer.start()
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name=f"{stream}-log", daemon=True)
+        self._writer.start()
 
     def __enter__(self) -> CheckpointLog:
         return self
@@ -116,35 +126,28 @@ class CheckpointLog:
         return entries
 
     def append(self, entry: Entry) -> None:
-        """Write one record; it is durable once ``durable_seq`` reaches its seq."""
-        self._raise_sync_error()
-        body = entry.encode()
-        if self._file is None:
-            path = self.directory / f"{self.stream}.{entry.seq}.ckpt"
-            self._file = open(path, "ab")  # noqa: SIM115 - closed by hand_over()/close()
-            self._open_segments.append(path)
-        self._file.write(_HEADER.pack(MAGIC, entry.seq, len(body), zlib.crc32(body)) + body)
-        self._file.flush()
+        """Queue one record; it is durable once ``durable_seq`` reaches its seq."""
         with self._cond:
+            self._raise_error()
+            self._pending.append(entry)
             self.written_seq = entry.seq
-            if not self.fsync:
-                self.durable_seq = entry.seq
             self._cond.notify_all()
 
     def hand_over(self) -> list[Path]:
         """Close the current segment once durable; its records go to a merge, new ones elsewhere."""
         self.wait_durable(self.written_seq)
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        handed, self._open_segments = self._open_segments, []
+        with self._cond:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            handed, self._open_segments = self._open_segments, []
         return handed
 
     def wait_durable(self, seq: int) -> None:
         with self._cond:
-            while self.durable_seq < seq and self._sync_error is None:
+            while self.durable_seq < seq and self._error is None:
                 self._cond.wait()
-        self._raise_sync_error()
+            self._raise_error()
 
     def remove(self, segments: list[Path]) -> None:
         for path in segments:
@@ -156,36 +159,46 @@ class CheckpointLog:
         self.remove(self.segments())
 
     def close(self) -> None:
-        if self._file is not None:
-            self.wait_durable(self.written_seq)
-            self._file.close()
-            self._file = None
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._syncer.is_alive():
-            self._syncer.join()
+        self._writer.join()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
-    def _raise_sync_error(self) -> None:
-        if self._sync_error is not None:
-            raise self._sync_error
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
-    def _sync_loop(self) -> None:
+    def _write_loop(self) -> None:
+        # Encoding holds the GIL, but the checksum, the write and the sync release it: the
+        # appending thread fetches the next page meanwhile. Records queued together are
+        # synced together.
         while True:
             with self._cond:
-                while self.written_seq <= self.durable_seq and not self._closing:
+                while not self._pending and not self._closing:
                     self._cond.wait()
-                if self.written_seq <= self.durable_seq:
+                if not self._pending:
                     return
-                target, handle = self.written_seq, self._file
+                batch, self._pending = self._pending, []
             try:
-                if handle is not None:
-                    os.fdatasync(handle.fileno())  # releases the GIL: the next page is fetched meanwhile
+                for entry in batch:
+                    body = entry.encode()
+                    if self._file is None:
+                        path = self.directory / f"{self.stream}.{entry.seq}.ckpt"
+                        self._file = open(path, "ab")  # noqa: SIM115 - closed by hand_over()/close()
+                        self._open_segments.append(path)
+                    self._file.write(_HEADER.pack(MAGIC, entry.seq, len(body), zlib.crc32(body)) + body)
+                assert self._file is not None
+                self._file.flush()
+                if self.fsync:
+                    os.fdatasync(self._file.fileno())
             except BaseException as exc:  # noqa: BLE001 - raised on the appending thread
                 with self._cond:
-                    self._sync_error = exc
+                    self._error = exc
                     self._cond.notify_all()
                 return
             with self._cond:
-                self.durable_seq = max(self.durable_seq, target)
+                self.durable_seq = batch[-1].seq
                 self._cond.notify_all()

@@ -8,6 +8,7 @@ does: the warehouse keeps every value and the models cast what they need.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +80,15 @@ def strict_array(values: Sequence[Any], sql_type: str) -> pa.Array:
 
 
 def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode("utf-8")
+    """Text for a VARCHAR cell: a string as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else json_text(value)
+
+
+def json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=str).decode("utf-8")
+    except TypeError:  # an integer past 64 bits, which only the standard encoder writes
+        return json.dumps(value, default=str)
 
 
 def infer_sql_type(values: Sequence[Any]) -> str:

@@ -31,6 +31,9 @@ from finmatch_platform.lib.retry import Action, Failure, Outcome, RetryPolicy, T
 log = logging.getLogger("finmatch.extraction.client")
 
 USER_AGENT = "finmatch-connector/2.0"
+# 20 digits in a row: an integer (or a digit run inside a string) that may not fit 64 bits.
+_DIGITS_TO_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_DIGIT_RUN = b"0" * 20
 
 
 class ExtractionError(RuntimeError):
@@ -112,8 +115,10 @@ class RestClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update({**auth.headers(api_key), "Accept": "application/json", "User-Agent": USER_AGENT})
-        # Whether the last body needed the lenient parser (NaN or Infinity literals in it).
+        # Whether the last body needed the lenient parser (NaN or Infinity literals in it), and
+        # the body itself, which the engine may keep as received (bulk.py).
         self.last_non_finite = False
+        self.last_body = b""
 
     def __repr__(self) -> str:  # never the key
         return f"RestClient(base_url={self.base_url!r}, timeout_s={self.timeout_s})"
@@ -178,6 +183,7 @@ class RestClient:
         if 200 <= response.status_code < 300:
             try:
                 parsed, self.last_non_finite = parse_json(body)
+                self.last_body = body
                 return Outcome.http(response.status_code), parsed
             except ValueError as exc:
                 return Outcome.transport(TransportError.BAD_RESPONSE, f"HTTP {response.status_code}, {exc}"), None
@@ -185,13 +191,25 @@ class RestClient:
 
 
 def parse_json(body: bytes) -> tuple[Any, bool]:
-    """The body and whether it needed the lenient parser: orjson for speed; the standard parser for what orjson refuses but a vendor may still send
+    """The body and whether it needed the lenient parser.
+
+    orjson for speed; the standard parser for what orjson refuses but a vendor may still send
     (NaN and Infinity literals), so such a record can be quarantined with its reason instead of
-    failing the whole page as unreadable."""
+    failing the whole page as unreadable.
+    """
     try:
         return orjson.loads(body), False
     except orjson.JSONDecodeError:
         return json.loads(body), True
+
+
+def parse_exact(body: bytes) -> tuple[Any, bool]:
+    """:func:`parse_json`, except that a body with an integer past 64 bits, which orjson rounds to
+    a float, is read by the standard parser, which keeps it exact. The check costs about half a
+    parse, so the engine pays it only where records are stored from Python objects."""
+    if _LONG_DIGIT_RUN in body.translate(_DIGITS_TO_ZERO):
+        return json.loads(body), True
+    return parse_json(body)
 
 
 def _short(exc: BaseException) -> str:

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from finmatch_platform.lib.connectors.columns import as_text
 from finmatch_platform.lib.connectors.declaration import CursorPaging, PageNumberPaging, RestSource
-from finmatch_platform.lib.connectors.http import ClientStats, ProtocolError, RequestRejected, RestClient
+from finmatch_platform.lib.connectors.http import ClientStats, ProtocolError, RequestRejected, RestClient, parse_exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Page:
     records: list[Any]  # JSON values as parsed; screened by the engine, not here
     position: str | None  # where a later sync resumes once this page is committed
     non_finite: bool = False  # the body had NaN or Infinity literals: values need a closer look
+    raw: bytes | None = None  # the response body as received, when the page is the whole body
 
 
 class PageSource(Protocol):
@@ -94,7 +96,7 @@ class RestPager:
     def _cursor_pages(self, paging: CursorPaging, cursor: str | None) -> Iterator[Page]:
         while True:
             records, cursor, more = self._cursor_page(paging, cursor, self.page_size)
-            yield Page(records, cursor, self.client.last_non_finite)
+            yield Page(records, cursor, self.client.last_non_finite, self.client.last_body)
             if not more:
                 return
 
@@ -155,7 +157,10 @@ class RestPager:
             paging.page_size_param: size,
             paging.since_param: since.isoformat().replace("+00:00", "Z"),
         }
-        body = self.client.get(self.source.path, params)
+        self.client.get(self.source.path, params)
+        # Records reach the planner as Python objects: read the body exactly (integers past 64 bits).
+        body, non_finite = parse_exact(self.client.last_body)
+        self.client.last_non_finite = non_finite
         records = body.get(paging.records_field) if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise ProtocolError(
@@ -198,7 +203,7 @@ class RestPager:
 def _mark(record: Any, source: RestSource) -> str:
     if isinstance(record, dict):
         return f"{record.get(source.incremental_field)}/{record.get(source.primary_key)}"
-    return orjson.dumps(record, default=str).decode("utf-8")[:200]
+    return as_text(record)[:200]
 
 
 def _past(

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from finmatch_platform.lib.connectors.columns import (
@@ -35,6 +34,7 @@ from finmatch_platform.lib.connectors.columns import (
     widen,
 )
 from finmatch_platform.lib.connectors.declaration import RestSource
+from finmatch_platform.lib.connectors.http import parse_exact
 
 log = logging.getLogger("finmatch.extraction")
 
@@ -48,11 +48,25 @@ class Batch:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[tuple[str, Any]] = field(default_factory=list)  # (reason, record as received)
+    # Response bodies of pages whose records all passed screening untouched, kept as received
+    # for the bulk merge (bulk.py). A batch holds bodies only while it holds nothing else.
+    bodies: list[bytes] = field(default_factory=list)
     pages: int = 0
     received: int = 0
     position: str | None = None
     new_keys: set[str] = field(default_factory=set)
     reset: bool = False
+
+    def clean(self) -> bool:
+        """Whether the batch may keep raw bodies: nothing refused, no new field, no parsed records."""
+        return not (self.records or self.quarantine or self.new_keys)
+
+    def unpack_bodies(self, records_field: str) -> None:
+        """Turn held bodies into records, in order, before records of another kind join them."""
+        if self.bodies:
+            parsed = [r for body in self.bodies for r in parse_exact(body)[0][records_field]]
+            self.records[:0] = parsed
+            self.bodies = []
 
 
 @dataclass
@@ -125,11 +139,15 @@ class Planner:
             plan.create_tables = True
         plan.insert_state = not self.has_state_row or plan.reset
 
+        # Records that cannot be ordered are refused before the latest version per key is chosen:
+        # otherwise an unusable later version would displace a good one received in the same sync.
+        records, quarantine = self._orderable(batch.records)
+        quarantine[:0] = batch.quarantine
         # Latest version per key wins inside a batch (the feed is in change order).
         latest: dict[str, dict[str, Any]] = {}
-        for record in batch.records:
+        for record in records:
             latest[record[pk]] = record
-        plan.duplicates = len(batch.records) - len(latest)
+        plan.duplicates = len(records) - len(latest)
         if batch.new_keys:
             plan.schema_changes += self._add_columns(
                 batch.new_keys, list(latest.values()), plan.ddl, plan.create_tables
@@ -146,7 +164,6 @@ class Planner:
             else:
                 replace.append(record)
 
-        quarantine = list(batch.quarantine)
         rows = fresh + replace + soft_delete  # soft deletes too: their timestamps must fit
         if rows:
             table, kept, rejected, widened = self._arrow(rows, plan.synced_at, plan.ddl, plan.create_tables)
@@ -186,6 +203,25 @@ class Planner:
         self.table_ready = True
         self.has_state_row = True
         return plan
+
+    def _orderable(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+        """The records whose incremental field and tombstone flag are usable, and the others with why."""
+        field, flag = self.source.incremental_field, self.source.deleted_field
+        column = self.columns[field]
+        values = [r.get(field) for r in records]
+        flags_ok = flag is None or all(type(r.get(flag)) in (bool, type(None)) for r in records)
+        if None not in values and flags_ok and fits(values, column.sql_type):
+            return records, []
+        kept: list[dict[str, Any]] = []
+        refused: list[tuple[str, Any]] = []
+        for record, value in zip(records, values):
+            if value is None or not fits([value], column.sql_type):
+                refused.append((_value_problem(column, value), record))
+            elif flag is not None and type(record.get(flag)) not in (bool, type(None)):
+                refused.append((f"{flag} does not fit BOOLEAN ({type(record.get(flag)).__name__})", record))
+            else:
+                kept.append(record)
+        return kept, refused
 
     def _add_columns(self, names: set[str], records: list[dict[str, Any]], ddl: list[str], creating: bool) -> list[str]:
         added = []
@@ -278,8 +314,4 @@ def _transpose(rows: list[dict[str, Any]], names: list[str]) -> list[Sequence[An
     return list(zip(*tuples))
 
 
-def record_json(record: Any) -> str:
-    return orjson.dumps(record, default=str).decode("utf-8")
-
-
-__all__ = ["Batch", "Plan", "Planner", "TableView", "SYNCED_AT", "RAW_SCHEMA", "TIMESTAMPTZ", "record_json"]
+__all__ = ["Batch", "Plan", "Planner", "TableView", "SYNCED_AT", "RAW_SCHEMA", "TIMESTAMPTZ"]

@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from finmatch_platform.lib.connectors.declaration import RestSource
+from finmatch_platform.lib.connectors.http import parse_exact
 from finmatch_platform.lib.connectors.planner import SYNCED_AT, Batch
 
 _MISSING = object()
@@ -30,8 +31,18 @@ class Screener:
         self.names = set(names)
         self.lower = {name.lower(): name for name in self.names}
         self._get_key = itemgetter(source.primary_key)
+        self.records_field = source.paging.records_field
 
-    def add_page(self, batch: Batch, records: list[Any], position: str | None, non_finite: bool = False) -> None:
+    def add_page(
+        self,
+        batch: Batch,
+        records: list[Any],
+        position: str | None,
+        non_finite: bool = False,
+        raw: bytes | None = None,
+    ) -> None:
+        """Screen a page into ``batch``; ``raw`` (the response body) is kept instead of the records
+        when every record passes untouched and the batch holds nothing else."""
         batch.pages += 1
         batch.received += len(records)
         batch.position = position
@@ -44,13 +55,22 @@ class Screener:
         except (KeyError, TypeError):
             ids = None
         if (
-            ids is not None
+            not non_finite
+            and ids is not None
             and set(map(type, ids)) == {str}
             and "" not in set(map(str.strip, ids))
             and all(r.keys() <= known for r in records)
         ):
-            batch.records.extend(records)
+            if raw is not None and batch.clean():
+                batch.bodies.append(raw)
+            else:
+                batch.unpack_bodies(self.records_field)
+                batch.records.extend(records)
             return
+        batch.unpack_bodies(self.records_field)
+        if raw is not None:  # the slow path stores Python objects: read the body exactly
+            body, non_finite = parse_exact(raw)
+            records = body[self.records_field]
         for record in records:
             reason = self.key_problem(record) or self._name_problem(record)
             if reason is None and non_finite:

@@ -49,7 +49,8 @@ class Decision:
 
 def backoff_s(attempt: int, base_s: float = BASE_BACKOFF_S, cap_s: float = MAX_BACKOFF_S) -> float:
     """The wait before request number ``attempt + 1`` for a mark whose run failed."""
-    return min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    # The exponent is capped: past about 1,000 failed runs 2**n no longer fits a float.
+    return min(cap_s, base_s * 2.0 ** min(64, max(0, attempt - 1)))
 
 
 def decide(changes: Changes, memory: SensorMemory, last_run_failed: bool, now: float) -> Decision:

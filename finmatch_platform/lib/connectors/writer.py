@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
-from finmatch_platform.lib.connectors.columns import TIMESTAMPTZ, TS_UTC
+from finmatch_platform.lib.connectors.columns import TIMESTAMPTZ, TS_UTC, json_text
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.planner import RAW_SCHEMA, SYNCED_AT, Plan, TableView
 from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
@@ -118,10 +117,36 @@ def quarantine_table(
             # A record without a usable key cannot be upserted; one with a key could not be stored.
             "rule": pa.array(["unstorable_record" if k else "missing_primary_key" for k in keys], pa.string()),
             "reason": pa.array([reason for reason, _ in entries], pa.string()),
-            "payload": pa.array([orjson.dumps(mask(r), default=str).decode("utf-8") for _, r in entries], pa.string()),
+            "payload": pa.array([json_text(mask(r)) for _, r in entries], pa.string()),
             "quarantined_at": pa.repeat(pa.scalar(synced_at, TS_UTC), n),
         }
     )
+
+
+def reset_sql(source: RestSource) -> list[str]:
+    """Drop the stream's table, position and its own quarantine rows (a connector reset)."""
+    key = _text(source.name)
+    rules = ", ".join(_text(r) for r in QUARANTINE_RULES)
+    return [
+        f"drop table if exists {RAW_SCHEMA}.{_q(source.table)}",
+        f"delete from {STATE_TABLE} where stream = {key}",
+        f"delete from {QUARANTINE_TABLE} where source = {key} and rule in ({rules})",
+    ]
+
+
+def state_sql(
+    source: RestSource, position: str | None, synced_at: dt.datetime, log_seq: int, insert: bool
+) -> list[str]:
+    """Store the stream's position and the last merged log record (same transaction as the rows)."""
+    key, cursor, stamp = _text(source.name), _text(position), f"timestamptz '{synced_at.isoformat()}'"
+    if insert:
+        return [
+            f"insert into {STATE_TABLE} (stream, cursor, updated_at, log_seq) "
+            f"values ({key}, {cursor}, {stamp}, {int(log_seq)})"
+        ]
+    return [
+        f"update {STATE_TABLE} set cursor = {cursor}, updated_at = {stamp}, log_seq = {int(log_seq)} where stream = {key}"
+    ]
 
 
 def write_plan(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: Plan, quarantine: pa.Table | None) -> None:
@@ -132,16 +157,9 @@ def write_plan(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: Plan, 
     _quarantine = quarantine  # noqa: F841
     table = f"{RAW_SCHEMA}.{_q(source.table)}"
     pk, field_ = _q(source.primary_key), _q(source.incremental_field)
-    key = _text(source.name)
-    stamp = f"timestamptz '{plan.synced_at.isoformat()}'"
     sql = ["begin transaction"]
     if plan.reset:
-        rules = ", ".join(_text(r) for r in QUARANTINE_RULES)
-        sql += [
-            f"drop table if exists {table}",
-            f"delete from {STATE_TABLE} where stream = {key}",
-            f"delete from {QUARANTINE_TABLE} where source = {key} and rule in ({rules})",
-        ]
+        sql += reset_sql(source)
     if plan.create_tables:
         sql.append(f"create table if not exists {table} ({plan.create_columns}, {SYNCED_AT} {TIMESTAMPTZ})")
     sql += plan.ddl
@@ -157,13 +175,7 @@ def write_plan(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: Plan, 
         )
     if quarantine is not None:
         sql.append(f"insert into {QUARANTINE_TABLE} by name select * from _quarantine")
-    values = f"cursor = {_text(plan.position)}, updated_at = {stamp}, log_seq = {int(plan.log_seq)}"
-    if plan.insert_state:
-        sql.append(
-            f"insert into {STATE_TABLE} (stream, cursor, updated_at, log_seq) values ({key}, {_text(plan.position)}, {stamp}, {int(plan.log_seq)})"
-        )
-    else:
-        sql.append(f"update {STATE_TABLE} set {values} where stream = {key}")
+    sql += state_sql(source, plan.position, plan.synced_at, plan.log_seq, plan.insert_state)
     sql.append("commit")
     try:
         conn.execute(";\n".join(sql))
