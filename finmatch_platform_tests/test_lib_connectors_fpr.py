@@ -396,12 +396,17 @@ def test_a_failure_mid_sync_keeps_every_complete_checkpoint_and_raises(conn, syn
     assert conn.execute("select count(*) from raw.fpr_records").fetchone() == (30,)
 
 
-def test_the_sync_restores_the_duckdb_settings_it_tunes(conn, sync) -> None:
+def test_the_sync_restores_the_duckdb_and_interpreter_settings_it_tunes(conn, sync) -> None:
+    import gc
+
+    conn.execute("set threads = 2")
     sync(conn, ScriptedFeed([record(i) for i in range(30)]), page_size=10, checkpoint_every=10)
     with pytest.raises(RetriesExhausted):
         sync(conn, _FailingFeed(), page_size=10)
 
     assert conn.execute("select current_setting('checkpoint_threshold')").fetchone() == ("16.0 MiB",)
+    assert conn.execute("select current_setting('threads')").fetchone() == (2,)
+    assert gc.isenabled()
 
 
 class _FailingFeed(ScriptedFeed):

@@ -41,11 +41,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from finmatch_platform.lib.gc_pause import gc_paused
 from finmatch_platform.lib.pagination import Position
 
 from .app import ApiError, ErrorBody, _drop_unused_422, _error_response
 from .faults import FaultConfig, FaultInjector
-from .storage import FileSignature, FprStore, Snapshot, _gc_paused, merge_latest
+from .storage import FileSignature, FprStore, Snapshot, merge_latest
 
 log = logging.getLogger("finmatch.payscore")
 
@@ -141,7 +142,7 @@ class PayScoreStore(FprStore):
 
     def refresh(self) -> bool:
         """Load whatever landed since the last refresh; True if a new snapshot was published."""
-        with self._lock, _gc_paused():
+        with self._lock, gc_paused():
             self._checked_at = time.monotonic()
             found = self._scan()
             if found == self._files:

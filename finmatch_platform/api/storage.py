@@ -19,15 +19,13 @@ a stored cursor do not depend on the profile.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -37,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from finmatch_platform.lib.gc_pause import gc_paused
 from finmatch_platform.lib.landing import PART_FILE
 from finmatch_platform.lib.pagination import Position
 
@@ -165,18 +164,6 @@ def serialise_table(table: pa.Table, vendor_ids: bool = False) -> tuple[list[Pos
     return [Position(us, rid) for us, rid in zip(micros, record_ids)], payloads
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading makes millions of short-lived objects; collecting during it costs 40% and frees nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def merge_latest(
     keys: Sequence[Position],
     payloads: Sequence[bytes],
@@ -252,7 +239,7 @@ class FprStore:
 
     def refresh(self) -> bool:
         """Load whatever landed since the last refresh; True if a new snapshot was published."""
-        with self._lock, _gc_paused():
+        with self._lock, gc_paused():
             self._checked_at = time.monotonic()
             found = self._scan()
             if found == self._files:

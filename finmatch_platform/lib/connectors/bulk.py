@@ -65,7 +65,7 @@ def parse_bodies(bodies: list[bytes], source: RestSource, columns: dict[str, Col
     try:
         parsed = pj.read_json(
             io.BytesIO(b"\n".join(bodies)),
-            read_options=pj.ReadOptions(block_size=max(1 << 20, 2 * max(map(len, bodies)))),
+            read_options=pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * max(map(len, bodies)))),
             # The envelope's other fields (next_cursor, has_more) are not ours to keep; records
             # reach this path only with known fields, which screening checked.
             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
