@@ -36,14 +36,9 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finmatch_platform.api.in_process import StorePages  # noqa: E402
-from finmatch_platform.lib import masking  # noqa: E402
-from finmatch_platform.lib.connectors import sources  # noqa: E402
-from finmatch_platform.lib.connectors.sync import sync_source  # noqa: E402
+from finmatch_platform.api.in_process import load_landed_warehouse  # noqa: E402
 from finmatch_platform.lib.dbt_args import DateWindow, dbt_build_args  # noqa: E402
 from finmatch_platform.lib.generation import GenerationConfig, days_between, fraud_bursts, write_day  # noqa: E402
-from finmatch_platform.lib.raw_load import load_window  # noqa: E402
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES  # noqa: E402
 from finmatch_platform.resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, WAREHOUSE_PATH_ENV  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -104,23 +99,9 @@ def main() -> None:
 
     started = time.perf_counter()
     with duckdb.connect(str(warehouse)) as conn:
-        for schema in ("raw", "meta", "masked"):
-            conn.execute(f"create schema if not exists {schema}")
-        for entity in BULK_LOADED_ENTITIES:
-            load_window(conn, landing, entity, days)
-        raw_s = time.perf_counter() - started
-        sync_source(
-            conn,
-            sources.fpr_records(),
-            StorePages(landing),
-            log_dir=warehouse.parent / "checkpoints",
-            checkpoint_every=1_000,
-        )
-        policy = masking.load_policy()
-        masking.build_masked_customers(conn, policy, BENCH_MASKING_KEY)
-        masking.build_masked_fpr(conn, policy, BENCH_MASKING_KEY)
+        load_landed_warehouse(conn, landing, days, warehouse.parent / "checkpoints", BENCH_MASKING_KEY)
     loading_s = time.perf_counter() - started
-    print(f"  loading    {loading_s:8.1f} s (raw.* {raw_s:.1f} s, then FPR sync and masking)", flush=True)
+    print(f"  loading    {loading_s:8.1f} s (raw.*, the vendor feeds and masking)", flush=True)
 
     build_s, results = _dbt(warehouse, workdir / "target-build", dbt_build_args())
     nodes = results["results"]
@@ -177,7 +158,6 @@ def main() -> None:
         "days": options.days,
         "generation_s": round(generation_s, 2),
         "loading_s": round(loading_s, 2),
-        "raw_load_s": round(raw_s, 2),
         "dbt_build_s": round(build_s, 2),
         "dbt_build_elapsed_inside_dbt_s": round(dbt_elapsed, 2),
         "dbt_models": len(models),

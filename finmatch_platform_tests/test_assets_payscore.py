@@ -161,14 +161,14 @@ def test_with_incremental_sync_off_every_run_rereads_the_whole_window(
     assert warehouse_rows(settings) == expected_screening_groups(settings.landing_dir)
 
 
-def test_with_screening_groups_disabled_nothing_is_synced(
+def test_with_screening_groups_disabled_nothing_is_synced_and_the_models_find_an_empty_table(
     settings: Settings, resources: dict[str, Any], api: LivePayScore, instance: dg.DagsterInstance
 ) -> None:
     result = materialize(resources, instance, payscore_resource(api, enable_screening_groups=False))
 
     assert result.success and metadata(result) == {"enabled": False}
     assert quarantine_check(result).passed
-    assert not has_table(settings)
+    assert has_table(settings) and warehouse_rows(settings) == []
 
 
 def test_the_first_sync_reads_only_the_last_initial_sync_days(

@@ -22,13 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finmatch_platform.api.in_process import StorePages
-from finmatch_platform.lib import masking
-from finmatch_platform.lib.connectors import sources
-from finmatch_platform.lib.connectors.sync import sync_source
+from finmatch_platform.api.in_process import load_landed_warehouse
 from finmatch_platform.lib.generation import GenerationConfig, customer_latents, days_between, fraud_bursts, write_day
-from finmatch_platform.lib.raw_load import load_window
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES
 from finmatch_platform.resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, WAREHOUSE_PATH_ENV
 
 pytestmark = pytest.mark.slow
@@ -68,20 +63,7 @@ def build_seeded_warehouse(root: Path, config: GenerationConfig = CONFIG, days: 
     for day in window:
         write_day(config, landing, day)
     with duckdb.connect(str(path)) as conn:
-        for schema in ("raw", "meta", "masked"):
-            conn.execute(f"create schema if not exists {schema}")
-        for entity in BULK_LOADED_ENTITIES:
-            load_window(conn, landing, entity, window)
-        sync_source(
-            conn,
-            sources.fpr_records(),
-            StorePages(landing),
-            log_dir=path.parent / "checkpoints",
-            checkpoint_every=1_000,
-        )
-        policy = masking.load_policy()
-        masking.build_masked_customers(conn, policy, MASKING_TEST_KEY)
-        masking.build_masked_fpr(conn, policy, MASKING_TEST_KEY)
+        load_landed_warehouse(conn, landing, window, path.parent / "checkpoints", MASKING_TEST_KEY)
     return SeededWarehouse(config, window, landing, path)
 
 

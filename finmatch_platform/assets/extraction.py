@@ -17,6 +17,7 @@ from pydantic import Field
 from finmatch_platform.assets.synthetic import landing_key
 from finmatch_platform.constants import GROUP_EXTRACTION, OWNER_DATA_PLATFORM, RAW_PREFIX, WAREHOUSE_POOL
 from finmatch_platform.lib.connectors.sync import CheckpointProgress, SyncSummary
+from finmatch_platform.lib.connectors.writer import ensure_table
 from finmatch_platform.lib.quarantine_masking import payload_masker
 from finmatch_platform.resources.masking import MaskingResource
 from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
@@ -203,6 +204,8 @@ def screening_group(
 ) -> dg.MaterializeResult:
     if not payscore_api.enable_screening_groups:
         context.log.info("screening groups are switched off (enable_screening_groups=false): nothing synced")
+        with warehouse.get_connection() as conn:
+            ensure_table(conn, payscore_api.declaration())
         return dg.MaterializeResult(
             metadata={"enabled": False},
             check_results=[dg.AssetCheckResult(check_name=QUARANTINE_CHECK, passed=True, description="not synced")],

@@ -77,6 +77,16 @@ def ensure_meta(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def ensure_table(conn: duckdb.DuckDBPyConnection, source: RestSource) -> None:
+    """The stream's table with its declared columns, empty if it was never synced (a source that
+    is switched off still leaves its models something to read)."""
+    columns = ", ".join(f"{_q(name)} {sql_type}" for name, sql_type in source.columns.items())
+    conn.execute(f"create schema if not exists {RAW_SCHEMA}")
+    conn.execute(
+        f"create table if not exists {RAW_SCHEMA}.{_q(source.table)} ({columns}, {SYNCED_AT} {TIMESTAMPTZ})"
+    )
+
+
 def table_view(conn: duckdb.DuckDBPyConnection, source: RestSource) -> TableView:
     if not table_exists(conn, RAW_SCHEMA, source.table):
         return TableView({}, set(), exists=False)
