@@ -68,19 +68,16 @@ def generate(landing_dir: Path, records: int) -> None:
     landing.write_partition(landing_dir, "fpr_records", config.start_date, table)
 
 
-def _free_port() -> int:
+def start_api_server(
+    executable: Path, env: dict[str, str], log_path: Path, *args: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A simulated vendor API on a free loopback port, once its /health answers (fault injection off)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(landing_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINMATCH_FAULT_", "FINMATCH_API_"))}
-    env.update(FINMATCH_LANDING_DIR=str(landing_dir), FINMATCH_API_KEY=API_KEY, FINMATCH_API_REFRESH_SECONDS="3600")
+        port = int(sock.getsockname()[1])
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(FINMATCH_API), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            [str(executable), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -92,7 +89,13 @@ def start_server(landing_dir: Path, log_path: Path) -> tuple[subprocess.Popen[by
         except requests.ConnectionError:
             time.sleep(0.05)
     process.terminate()
-    raise SystemExit(f"finmatch-api did not start:\n{log_path.read_text()}")
+    raise SystemExit(f"{executable.name} did not start:\n{log_path.read_text()}")
+
+
+def start_server(landing_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINMATCH_FAULT_", "FINMATCH_API_"))}
+    env.update(FINMATCH_LANDING_DIR=str(landing_dir), FINMATCH_API_KEY=API_KEY, FINMATCH_API_REFRESH_SECONDS="3600")
+    return start_api_server(FINMATCH_API, env, log_path)
 
 
 def client(base_url: str) -> RestClient:

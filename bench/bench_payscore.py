@@ -31,7 +31,6 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
 import duckdb  # noqa: E402
-import requests  # noqa: E402
 
 from finmatch_platform.lib import landing  # noqa: E402
 from finmatch_platform.lib.connectors import sources  # noqa: E402
@@ -42,7 +41,7 @@ from finmatch_platform.lib.generation import GenerationConfig  # noqa: E402
 from finmatch_platform.lib.generation.screening_groups import screening_groups_table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_extraction import _free_port  # noqa: E402
+from bench_extraction import start_api_server  # noqa: E402
 
 PER_PAGE = 1000
 TARGET_VS_DLT = 3.0
@@ -61,36 +60,9 @@ def generate(landing_dir: Path, groups: int) -> int:
 
 
 def start_server(landing_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINMATCH_PAYSCORE_")}
     env.update(FINMATCH_LANDING_DIR=str(landing_dir), FINMATCH_PAYSCORE_API_KEY=API_KEY)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                str(SERVER),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--refresh-seconds",
-                "3600",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"{base_url}/health", timeout=1).ok:
-                return process, base_url
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    process.terminate()
-    raise SystemExit(f"finmatch-payscore-api did not start:\n{log_path.read_text()}")
+    return start_api_server(SERVER, env, log_path, "--refresh-seconds", "3600")
 
 
 def run_engine(base_url: str, db_path: Path) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
 from finmatch_platform.lib.connectors.writer import read_state, table_exists
 from finmatch_platform.lib.masking import KEY_ENV_VAR, MaskingKeyError, Policy, key_id, load_policy, policy_token
 from finmatch_platform.lib.quarantine_masking import payload_masker
-from finmatch_platform.lib.retry import RetryPolicy
 from finmatch_platform.resources.settings import Settings, SettingsError, payscore_variable
 from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
 
@@ -43,20 +42,6 @@ class _LoggingClient(RestClient):
     def get(self, path: str, params: dict[str, Any]) -> Any:
         log.info("Fetching data with params: %s", params)
         return super().get(path, params)
-
-
-def _logging_client(resource: VendorApiResource) -> RestClient:
-    # The same settings as VendorApiResource.client(), with the logging subclass.
-    source = resource.declaration()
-    return _LoggingClient(
-        resource.resolved_base_url(),
-        resource.api_key,
-        source.auth,
-        api_name=f"the {source.name} API",
-        key_env=resource.KEY_ENV,
-        timeout_s=resource.request_timeout_s,
-        policy=RetryPolicy(max_attempts=resource.retry_attempts, budget_s=resource.retry_budget_s),
-    )
 
 
 def build_resource(
@@ -217,7 +202,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"{KEY_ENV_VAR} is not set: PII columns and quarantine payloads are shown [REDACTED].")
     show = value_masker(policy, source.table, masking_key)
     with duckdb.connect(str(db)) as conn:
-        with _logging_client(resource) as client:
+        with resource.client(client_cls=_LoggingClient) as client:
             summary = sync_source(
                 conn,
                 source,

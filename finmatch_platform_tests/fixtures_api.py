@@ -20,10 +20,7 @@ import dataclasses
 import datetime as dt
 import os
 import random
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests
 
 from finmatch_platform.api.faults import FaultConfig
 from finmatch_platform.lib import landing, schemas
+from finmatch_platform_tests.servers import LiveServer, start_server
 
 if TYPE_CHECKING:
     from finmatch_platform.lib.generation import GenerationConfig
@@ -55,36 +52,13 @@ VENDOR_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://finmatch.example/s
 
 
 @dataclass
-class LiveApi:
-    base_url: str
-    api_key: str
-    landing_dir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
+class LiveApi(LiveServer):
     profile: str = "simulator"
 
     @property
     def headers(self) -> dict[str, str]:
         # The vendor profile reads only the documented header.
         return {"api_key" if self.profile == "vendor" else "x-api-key": self.api_key}
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fault_env(**faults: Any) -> dict[str, str]:
@@ -117,9 +91,7 @@ def launch_api(
     ``refresh_seconds`` defaults to 0 so a day written by a test is visible to its next request;
     ``profile`` is passed as FINMATCH_API_PROFILE ("simulator" or "vendor").
     """
-    child_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FINMATCH_FAULT_", "FINMATCH_API_"))
-    }
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("FINMATCH_FAULT_", "FINMATCH_API_"))}
     child_env.pop("FINMATCH_CURSOR_SECRET", None)
     child_env.update(
         FINMATCH_LANDING_DIR=str(landing_dir),
@@ -132,33 +104,10 @@ def launch_api(
     child_env.update(fault_env(**faults))
     child_env.update(env or {})
 
-    last_error = ""
-    for _attempt in range(3):  # the free port can be taken between probe and bind: try another
-        port = free_port()
-        log_path = Path(log_dir) / f"finmatch-api-{port}.log"
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(
-                [str(_FINMATCH_API), "--host", "127.0.0.1", "--port", str(port), *args],
-                env=child_env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        api = LiveApi(f"http://127.0.0.1:{port}", api_key or "", Path(landing_dir), log_path, process, profile)
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            try:
-                if requests.get(f"{api.base_url}/health", timeout=1).status_code == 200:
-                    return api
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        api.stop()
-        last_error = api.log_text()
-        if "address already in use" not in last_error.lower():
-            break
-    raise RuntimeError(f"finmatch-api did not become healthy:\n{last_error}")
+    process, base_url, log_path = start_server(
+        _FINMATCH_API, child_env, Path(log_dir), args=args, startup_timeout=startup_timeout
+    )
+    return LiveApi(base_url, api_key or "", Path(landing_dir), log_path, process, profile)
 
 
 @pytest.fixture
@@ -184,9 +133,7 @@ def _ts(day: dt.date, seconds: int, micros: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), _UTC) + dt.timedelta(seconds=seconds, microseconds=micros)
 
 
-def fpr_row(
-    record_id: str, updated_at: dt.datetime, *, version: int = 0, deleted: bool = False
-) -> dict[str, Any]:
+def fpr_row(record_id: str, updated_at: dt.datetime, *, version: int = 0, deleted: bool = False) -> dict[str, Any]:
     """One FPR record version with plausible, deterministic values (a tombstone is all null)."""
     row: dict[str, Any] = {field.name: None for field in schemas.FPR_RECORDS}
     row.update(record_id=record_id, updated_at=updated_at, _deleted=deleted)
@@ -215,9 +162,7 @@ def fpr_row(
         product_sales_date=day if accepted else None,
         product_recommendation="A product picked for you",
         product_recommendation_date=day,
-        product_recommendation_status="Accepted"
-        if accepted
-        else rng.choice(["Recommended", "Viewed", "Rejected"]),
+        product_recommendation_status="Accepted" if accepted else rng.choice(["Recommended", "Viewed", "Rejected"]),
         recommendation_score=round(rng.random(), 4),
         customer_product_usage=f"{rng.random():.4f}",  # the contract's decimal text
         customer_product_affinity=round(rng.random(), 4),
@@ -307,9 +252,7 @@ def fpr_generation_config(**overrides: Any) -> GenerationConfig:
     return GenerationConfig(**{**FPR_GENERATION_SETTINGS, **overrides})
 
 
-def generate_fpr_day(
-    landing_dir: Path, offset: int, config: GenerationConfig | None = None
-) -> list[dict[str, Any]]:
+def generate_fpr_day(landing_dir: Path, offset: int, config: GenerationConfig | None = None) -> list[dict[str, Any]]:
     """Land day ``start + offset`` with the real generator (every entity); returns its FPR rows."""
     from finmatch_platform.lib.generation import write_day
 
@@ -386,9 +329,7 @@ def fpr_handbuilt_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fpr_handbuilt_api(
-    fpr_handbuilt_landing: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveApi]:
+def fpr_handbuilt_api(fpr_handbuilt_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     api = launch_api(fpr_handbuilt_landing, tmp_path_factory.mktemp("fpr-handbuilt-api-logs"))
     yield api
     api.stop()

@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +87,9 @@ def latest_state_sql(landing: Path, days: list[dt.date] | None = None, columns: 
     """
 
 
-def checksum(conn: duckdb.DuckDBPyConnection, relation_sql: str, columns: tuple[str, ...] = FPR_COLUMNS) -> tuple[int, int]:
+def checksum(
+    conn: duckdb.DuckDBPyConnection, relation_sql: str, columns: tuple[str, ...] = FPR_COLUMNS
+) -> tuple[int, int]:
     """(row count, order-independent checksum over every given column)."""
     hashed = ", ".join(f'"{c}"' for c in columns)
     count, total = conn.execute(
@@ -93,7 +98,9 @@ def checksum(conn: duckdb.DuckDBPyConnection, relation_sql: str, columns: tuple[
     return int(count), int(total)
 
 
-def differences(conn: duckdb.DuckDBPyConnection, left_sql: str, right_sql: str, columns: tuple[str, ...] = FPR_COLUMNS) -> list[tuple[Any, ...]]:
+def differences(
+    conn: duckdb.DuckDBPyConnection, left_sql: str, right_sql: str, columns: tuple[str, ...] = FPR_COLUMNS
+) -> list[tuple[Any, ...]]:
     """A few rows in one relation and not the other (empty when they are equal as multisets)."""
     select = ", ".join(f'"{c}"' for c in columns)
     return conn.execute(
@@ -106,7 +113,12 @@ def differences(conn: duckdb.DuckDBPyConnection, left_sql: str, right_sql: str, 
     ).fetchall()
 
 
-def assert_table_equals(conn: duckdb.DuckDBPyConnection, expected_sql: str, table: str = "raw.fpr_records", columns: tuple[str, ...] = FPR_COLUMNS) -> None:
+def assert_table_equals(
+    conn: duckdb.DuckDBPyConnection,
+    expected_sql: str,
+    table: str = "raw.fpr_records",
+    columns: tuple[str, ...] = FPR_COLUMNS,
+) -> None:
     actual_sql = f"select * from {table}"
     diff = differences(conn, expected_sql, actual_sql, columns)
     assert not diff, f"table differs from the expectation, e.g. {diff}"
@@ -131,8 +143,13 @@ def fpr_client(
 ) -> RestClient:
     """A client of the FPR API with fast retries (x-api-key by default: the simulator takes both)."""
     return RestClient(
-        base_url, api_key, sources.fpr_records(header).auth, api_name="the FPR API", key_env="FINMATCH_API_KEY",
-        policy=policy, timeout_s=timeout_s,
+        base_url,
+        api_key,
+        sources.fpr_records(header).auth,
+        api_name="the FPR API",
+        key_env="FINMATCH_API_KEY",
+        policy=policy,
+        timeout_s=timeout_s,
     )
 
 
@@ -171,11 +188,18 @@ def sync_into(
         conn.close()
 
 
-def payscore_client(base_url: str, api_key: str, *, policy: RetryPolicy = FAST_RETRIES, timeout_s: float = 10) -> RestClient:
+def payscore_client(
+    base_url: str, api_key: str, *, policy: RetryPolicy = FAST_RETRIES, timeout_s: float = 10
+) -> RestClient:
     """A client of the PayScore API (Bearer auth) with fast retries."""
     return RestClient(
-        base_url, api_key, sources.screening_groups().auth, api_name="the PayScore API",
-        key_env="FINMATCH_PAYSCORE_API_KEY", policy=policy, timeout_s=timeout_s,
+        base_url,
+        api_key,
+        sources.screening_groups().auth,
+        api_name="the PayScore API",
+        key_env="FINMATCH_PAYSCORE_API_KEY",
+        policy=policy,
+        timeout_s=timeout_s,
     )
 
 
@@ -253,11 +277,40 @@ def child_sync_command(
     if source not in CHILD_KEY_ENV:
         raise ValueError(f"unknown source {source!r}; known: {sorted(CHILD_KEY_ENV)}")
     return [
-        sys.executable, "-m", "finmatch_platform_tests.fixtures_extraction",
-        "--db", str(db_path), "--base-url", base_url,
-        "--page-size", str(page_size), "--checkpoint-every", str(checkpoint_every),
-        "--merge-every", str(merge_every), "--source", source,
+        sys.executable,
+        "-m",
+        "finmatch_platform_tests.fixtures_extraction",
+        "--db",
+        str(db_path),
+        "--base-url",
+        base_url,
+        "--page-size",
+        str(page_size),
+        "--checkpoint-every",
+        str(checkpoint_every),
+        "--merge-every",
+        str(merge_every),
+        "--source",
+        source,
     ]
+
+
+def run_and_kill(command: list[str], env: dict[str, str], cwd: Path, trigger: str, k: int, pause: float) -> None:
+    """Run a child sync and SIGKILL it when its ``k``-th ``trigger`` line ("page" or "checkpoint")
+    arrives, after ``pause`` seconds; fails if the child finished first."""
+    child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    killed = False
+    for line in child.stdout:
+        kind, number, _records = line.split()
+        if kind == trigger and int(number) >= k:
+            if pause:
+                time.sleep(pause)
+            child.send_signal(signal.SIGKILL)
+            killed = True
+            break
+    child.wait(timeout=30)
+    assert killed and child.returncode == -signal.SIGKILL, f"the child finished before the kill ({child.returncode})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,9 +331,14 @@ def main(argv: list[str] | None = None) -> int:
 
     sync = payscore_sync_into if args.source == "payscore" else sync_into
     summary = sync(
-        Path(args.db), args.base_url, os.environ[CHILD_KEY_ENV[args.source]],
-        page_size=args.page_size, checkpoint_every=args.checkpoint_every, merge_every=args.merge_every,
-        on_page=on_page, on_checkpoint=on_checkpoint,
+        Path(args.db),
+        args.base_url,
+        os.environ[CHILD_KEY_ENV[args.source]],
+        page_size=args.page_size,
+        checkpoint_every=args.checkpoint_every,
+        merge_every=args.merge_every,
+        on_page=on_page,
+        on_checkpoint=on_checkpoint,
     )
     print(f"done {summary.records} {summary.rows_in_table}", flush=True)
     return 0

@@ -24,8 +24,8 @@ import duckdb
 import pytest
 
 from finmatch_platform.lib.webserver import RUN_DONE, RunState, WebserverClient
-from finmatch_platform_tests.fixtures_api import free_port
 from finmatch_platform_tests.fixtures_core import SMALL_CUSTOMERS, TEST_MASKING_KEY
+from finmatch_platform_tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_DAYS = 4

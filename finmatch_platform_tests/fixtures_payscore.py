@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import requests
 
 from finmatch_platform.api.faults import KNOBS, env_name
 from finmatch_platform.lib import landing
-from finmatch_platform_tests.fixtures_api import free_port
+from finmatch_platform_tests.servers import LiveServer, start_server
 
 if TYPE_CHECKING:
     from finmatch_platform.lib.generation import GenerationConfig
@@ -52,13 +51,7 @@ _RETRYABLE = {429, 500, 502, 503, 504}
 
 
 @dataclass
-class LivePayScore:
-    base_url: str
-    api_key: str
-    landing_dir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
+class LivePayScore(LiveServer):
     @property
     def url(self) -> str:
         """The screening-groups endpoint."""
@@ -74,18 +67,6 @@ class LivePayScore:
 
     def health(self) -> dict[str, Any]:
         return requests.get(f"{self.base_url}/health", timeout=10).json()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def payscore_env(**options: Any) -> dict[str, str]:
@@ -134,31 +115,10 @@ def launch_payscore_api(
     child_env.update(env or {})
     log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="payscore-api-logs-"))
 
-    last_error = ""
-    for _attempt in range(1 if port else 3):
-        chosen = port or free_port()
-        log_path = log_dir / f"finmatch-payscore-api-{chosen}.log"
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(
-                [str(_SERVER), "--host", "127.0.0.1", "--port", str(chosen), *args],
-                env=child_env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        api = LivePayScore(f"http://127.0.0.1:{chosen}", api_key, Path(landing_dir), log_path, process)
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if requests.get(f"{api.base_url}/health", timeout=1).status_code == 200:
-                    return api
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        api.stop()
-        last_error = api.log_text()
-        if "address already in use" not in last_error.lower():
-            break
-    raise RuntimeError(f"finmatch-payscore-api did not become healthy:\n{last_error}")
+    process, base_url, log_path = start_server(
+        _SERVER, child_env, log_dir, args=args, port=port, startup_timeout=startup_timeout
+    )
+    return LivePayScore(base_url, api_key, Path(landing_dir), log_path, process)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import datetime as dt
 import http.server
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -46,6 +45,7 @@ from finmatch_platform_tests.fixtures_extraction import (
     generation_config,
     land_days,
     latest_state_sql,
+    run_and_kill,
     sync_into,
     table_exists,
 )
@@ -129,7 +129,9 @@ def sync(tmp_path: Path) -> Any:
     return run
 
 
-def _rows(conn: duckdb.DuckDBPyConnection, sql: str = "select record_id, _deleted from raw.fpr_records order by 1") -> list[tuple[Any, ...]]:
+def _rows(
+    conn: duckdb.DuckDBPyConnection, sql: str = "select record_id, _deleted from raw.fpr_records order by 1"
+) -> list[tuple[Any, ...]]:
     return conn.execute(sql).fetchall()
 
 
@@ -141,11 +143,17 @@ def test_records_land_typed_with_sync_stamp_and_cursor(conn, sync) -> None:
     assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (5, 5, 0, 0)
     assert (summary.pages, summary.checkpoints, summary.rows_in_table) == (3, 3, 5)
     assert (summary.cursor_before, summary.cursor_after) == (None, "@5")
-    types = dict(conn.execute("select column_name, data_type from information_schema.columns where table_name = 'fpr_records'").fetchall())
+    types = dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns where table_name = 'fpr_records'"
+        ).fetchall()
+    )
     assert types["account_balance"] == "DOUBLE" and types["customer_transaction_count"] == "INTEGER"
     assert types["product_recommendation_date"] == "DATE" and types["updated_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["_deleted"] == "BOOLEAN" and types["_synced_at"] == "TIMESTAMP WITH TIME ZONE"
-    row = conn.execute("select account_balance, product_recommendation_date, updated_at, _synced_at from raw.fpr_records where record_id = 'FPR0000000003'").fetchone()
+    row = conn.execute(
+        "select account_balance, product_recommendation_date, updated_at, _synced_at from raw.fpr_records where record_id = 'FPR0000000003'"
+    ).fetchone()
     assert row == (103.5, dt.date(2026, 10, 1), T0 + dt.timedelta(minutes=3, microseconds=3), T0)
     assert read_state(conn).cursor == "@5"
 
@@ -189,7 +197,10 @@ def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn, sync) -> N
     assert summary.cursor_before == "@4" and summary.cursor_after == "@10"
     assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (6, 1, 2, 2)
     assert summary.duplicates_in_batch == 1 and summary.upserts == 3
-    rows = {r[0]: r[1:] for r in conn.execute("select record_id, account_balance, _deleted, updated_at from raw.fpr_records").fetchall()}
+    rows = {
+        r[0]: r[1:]
+        for r in conn.execute("select record_id, account_balance, _deleted, updated_at from raw.fpr_records").fetchall()
+    }
     assert len(rows) == 6
     assert rows["FPR0000000002"][:2] == (999.0, False)
     assert rows["FPR0000000003"][:2] == (103.5, True)  # soft delete keeps the last values
@@ -200,7 +211,9 @@ def test_changes_upsert_by_record_id_and_tombstones_soft_delete(conn, sync) -> N
     feed.records.append(record(3, minute=20, account_balance=5.0))  # a deleted record comes back
     revived = sync(conn, feed)
     assert (revived.updated, revived.inserted) == (1, 0)
-    assert conn.execute("select account_balance, _deleted from raw.fpr_records where record_id = 'FPR0000000003'").fetchone() == (5.0, False)
+    assert conn.execute(
+        "select account_balance, _deleted from raw.fpr_records where record_id = 'FPR0000000003'"
+    ).fetchone() == (5.0, False)
 
 
 def test_a_sync_with_nothing_new_writes_nothing(conn, sync) -> None:
@@ -243,7 +256,9 @@ def test_a_record_without_a_usable_key_goes_to_quarantine_not_the_table(conn, sy
 
     assert (summary.records, summary.inserted, summary.quarantined) == (3, 2, 1)
     assert _rows(conn) == [("FPR0000000001", False), ("FPR0000000003", False)]
-    source, why, raw, when = conn.execute("select source, reason, payload, quarantined_at from meta.quarantine").fetchone()
+    source, why, raw, when = conn.execute(
+        "select source, reason, payload, quarantined_at from meta.quarantine"
+    ).fetchone()
     assert (source, why) == ("fpr_records", reason)
     assert json.loads(raw) == broken and when is not None
 
@@ -256,15 +271,23 @@ def test_a_record_that_is_not_an_object_is_quarantined(conn, sync) -> None:
 
 
 def test_a_value_that_does_not_fit_a_documented_column_widens_it_instead_of_refusing_the_record(conn, sync) -> None:
-    feed = ScriptedFeed([record(1), record(2, account_balance="lots"), record(3, product_recommendation_date="31/12/2026")])
+    feed = ScriptedFeed(
+        [record(1), record(2, account_balance="lots"), record(3, product_recommendation_date="31/12/2026")]
+    )
 
     summary = sync(conn, feed)
 
     assert (summary.inserted, summary.quarantined, summary.schema_changes) == (3, 0, 2)
     assert sorted(summary.widened_columns) == ["account_balance", "product_recommendation_date"]
-    types = dict(conn.execute("select column_name, data_type from information_schema.columns where table_name = 'fpr_records'").fetchall())
+    types = dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns where table_name = 'fpr_records'"
+        ).fetchall()
+    )
     assert types["account_balance"] == types["product_recommendation_date"] == "VARCHAR"
-    rows = conn.execute("select account_balance, product_recommendation_date from raw.fpr_records order by record_id").fetchall()
+    rows = conn.execute(
+        "select account_balance, product_recommendation_date from raw.fpr_records order by record_id"
+    ).fetchall()
     assert rows == [("101.5", "2026-10-01"), ("lots", "2026-10-01"), ("103.5", "31/12/2026")]
 
 
@@ -272,7 +295,16 @@ def test_a_new_field_becomes_a_typed_column_counted_as_a_schema_change(conn, syn
     feed = ScriptedFeed([record(1, minute=1)])
     sync(conn, feed)
     feed.records += [
-        record(2, minute=2, nps=9, channel="app", consent=True, review_on="2026-12-01", seen_at="2026-10-02T10:00:00Z", meta={"a": 1}),
+        record(
+            2,
+            minute=2,
+            nps=9,
+            channel="app",
+            consent=True,
+            review_on="2026-12-01",
+            seen_at="2026-10-02T10:00:00Z",
+            meta={"a": 1},
+        ),
         record(3, minute=3, nps=7, channel=None, consent=False, review_on=None, seen_at=None, meta=[1, 2]),
     ]
 
@@ -280,11 +312,22 @@ def test_a_new_field_becomes_a_typed_column_counted_as_a_schema_change(conn, syn
 
     assert summary.schema_changes == 6
     assert sorted(summary.new_columns) == ["channel", "consent", "meta", "nps", "review_on", "seen_at"]
-    types = dict(conn.execute("select column_name, data_type from information_schema.columns where table_name = 'fpr_records'").fetchall())
+    types = dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns where table_name = 'fpr_records'"
+        ).fetchall()
+    )
     assert [types[c] for c in ("nps", "channel", "consent", "review_on", "seen_at", "meta")] == [
-        "BIGINT", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP WITH TIME ZONE", "VARCHAR",
+        "BIGINT",
+        "VARCHAR",
+        "BOOLEAN",
+        "DATE",
+        "TIMESTAMP WITH TIME ZONE",
+        "VARCHAR",
     ]
-    rows = conn.execute("select record_id, nps, channel, consent, review_on, meta from raw.fpr_records order by 1").fetchall()
+    rows = conn.execute(
+        "select record_id, nps, channel, consent, review_on, meta from raw.fpr_records order by 1"
+    ).fetchall()
     assert rows == [
         ("FPR0000000001", None, None, None, None, None),
         ("FPR0000000002", 9, "app", True, dt.date(2026, 12, 1), '{"a":1}'),
@@ -304,8 +347,14 @@ def test_an_inferred_column_widens_when_a_value_does_not_fit(conn, sync) -> None
     to_text = sync(conn, feed)
 
     assert (first.schema_changes, widened.schema_changes, to_text.schema_changes) == (1, 1, 1)
-    assert conn.execute("select data_type from information_schema.columns where column_name = 'score_v2'").fetchone() == ("VARCHAR",)
-    assert [r[0] for r in conn.execute("select score_v2 from raw.fpr_records order by record_id").fetchall()] == ["3.0", "3.5", "n/a"]
+    assert conn.execute(
+        "select data_type from information_schema.columns where column_name = 'score_v2'"
+    ).fetchone() == ("VARCHAR",)
+    assert [r[0] for r in conn.execute("select score_v2 from raw.fpr_records order by record_id").fetchall()] == [
+        "3.0",
+        "3.5",
+        "n/a",
+    ]
     assert conn.execute("select count(*) from meta.quarantine").fetchone() == (0,)
 
 
@@ -338,7 +387,12 @@ def test_full_refresh_resets_table_cursor_and_quarantine_then_reloads(conn, sync
 
     assert summary.full_refresh and summary.cursor_before == "@3" and feed.requests[-1][0] is None
     assert (summary.inserted, summary.quarantined, summary.schema_changes) == (2, 1, 1)
-    columns = {r[0] for r in conn.execute("select column_name from information_schema.columns where table_name = 'fpr_records'").fetchall()}
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_name = 'fpr_records'"
+        ).fetchall()
+    }
     assert "stale_column" not in columns and "extra_field" in columns
     assert conn.execute("select count(*) from meta.quarantine").fetchone() == (1,)
 
@@ -419,7 +473,9 @@ def test_a_rejected_stored_cursor_says_to_run_a_full_refresh(conn, sync) -> None
 
     class RejectsCursor(ScriptedFeed):
         def fetch_page(self, cursor: str | None, page_size: int) -> Any:
-            raise RequestRejected("GET /fpr_data: the FPR API rejected the request (HTTP 400: invalid_cursor: ...)", status=400)
+            raise RequestRejected(
+                "GET /fpr_data: the FPR API rejected the request (HTTP 400: invalid_cursor: ...)", status=400
+            )
 
     with pytest.raises(SyncError, match="full_refresh"):
         sync(conn, RejectsCursor())
@@ -436,7 +492,9 @@ def generated_landing(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_full_sync_equals_the_sources_latest_state(start_api, generated_landing: Path, warehouse_file: Path, open_warehouse) -> None:
+def test_a_full_sync_equals_the_sources_latest_state(
+    start_api, generated_landing: Path, warehouse_file: Path, open_warehouse
+) -> None:
     api = start_api(generated_landing)
 
     summary = sync_into(warehouse_file, api.base_url, api.api_key, page_size=200, checkpoint_every=100)
@@ -500,7 +558,12 @@ def test_an_incremental_sync_after_a_new_day_upserts_exactly_the_changes(
             from ({day})"""
     ).fetchone()
     assert deletes > 0 and updates > 0 and new_live > 0
-    assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (pending, new_live, updates, deletes)
+    assert (summary.records, summary.inserted, summary.updated, summary.deleted) == (
+        pending,
+        new_live,
+        updates,
+        deletes,
+    )
     assert summary.cursor_before == cursor != summary.cursor_after
     touched = conn.execute("select count(*) from raw.fpr_records where _synced_at > ?", [first_synced]).fetchone()[0]
     assert touched == pending  # and nothing else was rewritten
@@ -535,32 +598,29 @@ def test_an_extraction_killed_at_any_point_resumes_to_the_same_table(
     # Each run is killed when its k-th page arrives or its k-th checkpoint commits, some after a
     # short pause, so the kill lands while a page is planned, a checkpoint commits, a request is
     # in flight or pages wait in the read-ahead queue.
-    kills = [("page", 1, 0.0), ("checkpoint", 1, 0.0), ("page", 4, 0.0), ("checkpoint", 2, 0.003),
-             ("page", 5, 0.001), ("checkpoint", 1, 0.006), ("page", 7, 0.0), ("checkpoint", 1, 0.0)]
+    kills = [
+        ("page", 1, 0.0),
+        ("checkpoint", 1, 0.0),
+        ("page", 4, 0.0),
+        ("checkpoint", 2, 0.003),
+        ("page", 5, 0.001),
+        ("checkpoint", 1, 0.006),
+        ("page", 7, 0.0),
+        ("checkpoint", 1, 0.0),
+    ]
     outcomes = []
     warehouse_file.parent.mkdir(parents=True, exist_ok=True)
     for trigger, k, pause in kills:
-        child = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        assert child.stdout is not None
-        killed = False
-        for line in child.stdout:
-            kind, number, _records = line.split()
-            if kind == trigger and int(number) >= k:
-                if pause:
-                    time.sleep(pause)
-                child.send_signal(signal.SIGKILL)
-                killed = True
-                break
-        child.wait(timeout=30)
-        assert killed and child.returncode == -signal.SIGKILL, f"the child finished before the kill ({child.returncode})"
-
+        run_and_kill(command, env, REPO_ROOT, trigger, k, pause)
         # What survived is consistent: once the log is merged, the stored cursor is a page boundary
         # and the table holds exactly the records before it, each once.
         conn = open_warehouse(warehouse_file)
         recover(conn, FPR, log_dir=checkpoint_dir(warehouse_file))
         state = read_state(conn)
         if state is None:
-            assert not table_exists(conn, "raw", "fpr_records") or conn.execute("select count(*) from raw.fpr_records").fetchone() == (0,)
+            assert not table_exists(conn, "raw", "fpr_records") or conn.execute(
+                "select count(*) from raw.fpr_records"
+            ).fetchone() == (0,)
             outcomes.append(0)
         else:
             ids = [r[0] for r in conn.execute("select record_id from raw.fpr_records").fetchall()]
@@ -599,10 +659,20 @@ def _expected_retries(config: FaultConfig, successes: int) -> dict[str, int]:
 def test_injected_faults_are_retried_counted_and_change_nothing(
     start_api, generated_landing: Path, warehouse_file: Path, open_warehouse, retry_after_format: str
 ) -> None:
-    faults = dict(seed=13, rate_limit=0.06, error_rate=0.15, drop_rate=0.1, latency_ms=3, latency_jitter_ms=4,
-                  retry_after=1, retry_after_format=retry_after_format)
+    faults = dict(
+        seed=13,
+        rate_limit=0.06,
+        error_rate=0.15,
+        drop_rate=0.1,
+        latency_ms=3,
+        latency_jitter_ms=4,
+        retry_after=1,
+        retry_after_format=retry_after_format,
+    )
     api = start_api(generated_landing, **faults)
-    expected_rows = duckdb.connect().execute(f"select count(*) from ({latest_state_sql(generated_landing)})").fetchone()[0]
+    expected_rows = (
+        duckdb.connect().execute(f"select count(*) from ({latest_state_sql(generated_landing)})").fetchone()[0]
+    )
     page_size = 50
     pages = -(-expected_rows // page_size)
     expected = _expected_retries(FaultConfig(**faults), pages)
@@ -623,10 +693,20 @@ def test_retries_that_run_out_fail_the_sync_and_a_rerun_resumes(
     flaky = start_api(generated_landing, seed=5, error_rate=0.5)
     # Two attempts per request against a 50% error rate: some request soon fails twice in a row.
     with pytest.raises(RetriesExhausted, match=r"gave up after 2 attempts .* HTTP 5\d\d"):
-        sync_into(warehouse_file, flaky.base_url, flaky.api_key, page_size=20, checkpoint_every=20,
-                  policy=RetryPolicy(max_attempts=2, base_delay_s=0.01))
+        sync_into(
+            warehouse_file,
+            flaky.base_url,
+            flaky.api_key,
+            page_size=20,
+            checkpoint_every=20,
+            policy=RetryPolicy(max_attempts=2, base_delay_s=0.01),
+        )
     conn = open_warehouse(warehouse_file)
-    partial = conn.execute("select count(*) from raw.fpr_records").fetchone()[0] if table_exists(conn, "raw", "fpr_records") else 0
+    partial = (
+        conn.execute("select count(*) from raw.fpr_records").fetchone()[0]
+        if table_exists(conn, "raw", "fpr_records")
+        else 0
+    )
     conn.close()
 
     healthy = start_api(generated_landing)
@@ -636,7 +716,9 @@ def test_retries_that_run_out_fail_the_sync_and_a_rerun_resumes(
     assert_table_equals(open_warehouse(warehouse_file), latest_state_sql(generated_landing))
 
 
-def test_a_wrong_key_fails_at_once_with_the_message_and_writes_nothing(fpr_api: LiveApi, warehouse_file: Path, open_warehouse) -> None:
+def test_a_wrong_key_fails_at_once_with_the_message_and_writes_nothing(
+    fpr_api: LiveApi, warehouse_file: Path, open_warehouse
+) -> None:
     started = time.monotonic()
     with pytest.raises(AuthError) as failure:
         sync_into(warehouse_file, fpr_api.base_url, "not-the-key", policy=RetryPolicy())
@@ -664,12 +746,27 @@ def test_a_new_field_and_a_record_without_a_key_over_the_wire(
     day = config.start_date + dt.timedelta(days=1)
     base = pa.Table.from_pylist(
         [
-            {"record_id": "FPR9000000001", "customer_id": "C000000001", "account_balance": 10.0,
-             "updated_at": dt.datetime.combine(day, dt.time(8), dt.timezone.utc), "_deleted": False},
-            {"record_id": "FPR9000000002", "customer_id": "C000000002", "account_balance": 20.0,
-             "updated_at": dt.datetime.combine(day, dt.time(9), dt.timezone.utc), "_deleted": False},
-            {"record_id": "", "customer_id": "C000000003", "account_balance": 30.0,
-             "updated_at": dt.datetime.combine(day, dt.time(10), dt.timezone.utc), "_deleted": False},
+            {
+                "record_id": "FPR9000000001",
+                "customer_id": "C000000001",
+                "account_balance": 10.0,
+                "updated_at": dt.datetime.combine(day, dt.time(8), dt.timezone.utc),
+                "_deleted": False,
+            },
+            {
+                "record_id": "FPR9000000002",
+                "customer_id": "C000000002",
+                "account_balance": 20.0,
+                "updated_at": dt.datetime.combine(day, dt.time(9), dt.timezone.utc),
+                "_deleted": False,
+            },
+            {
+                "record_id": "",
+                "customer_id": "C000000003",
+                "account_balance": 30.0,
+                "updated_at": dt.datetime.combine(day, dt.time(10), dt.timezone.utc),
+                "_deleted": False,
+            },
         ],
         schema=schemas.FPR_RECORDS,
     )
@@ -683,8 +780,11 @@ def test_a_new_field_and_a_record_without_a_key_over_the_wire(
     assert (summary.records, summary.inserted, summary.quarantined, summary.schema_changes) == (3, 2, 1, 2)
     assert sorted(summary.new_columns) == ["nps_score", "offer_channel"]
     conn = open_warehouse(warehouse_file)
-    assert_table_equals(conn, latest_state_sql(root, columns=(*FPR_COLUMNS, "offer_channel", "nps_score")),
-                        columns=(*FPR_COLUMNS, "offer_channel", "nps_score"))
+    assert_table_equals(
+        conn,
+        latest_state_sql(root, columns=(*FPR_COLUMNS, "offer_channel", "nps_score")),
+        columns=(*FPR_COLUMNS, "offer_channel", "nps_score"),
+    )
     source, reason, raw = conn.execute("select source, reason, payload from meta.quarantine").fetchone()
     assert (source, reason) == ("fpr_records", "record_id is empty")
     assert json.loads(raw)["customer_id"] == "C000000003" and json.loads(raw)["offer_channel"] == "web"
@@ -769,7 +869,10 @@ def test_a_page_that_breaks_the_contract_stops_the_sync_without_retrying(vendor)
     url, handler = vendor
     handler.script = [(200, b'{"fpr_records": [], "has_more": "no"}', 0.0)]
 
-    with fpr_client(url, "k", policy=FAST_RETRIES) as client, pytest.raises(ProtocolError, match="breaks the API contract"):
+    with (
+        fpr_client(url, "k", policy=FAST_RETRIES) as client,
+        pytest.raises(ProtocolError, match="breaks the API contract"),
+    ):
         next(RestPager(client, FPR, page_size=10).pages(None))
     assert len(handler.seen) == 1
 

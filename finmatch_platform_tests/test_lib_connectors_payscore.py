@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +39,7 @@ from finmatch_platform_tests.fixtures_extraction import (
     differences,
     payscore_client,
     payscore_sync_into,
+    run_and_kill,
     table_exists,
 )
 from finmatch_platform_tests.fixtures_payscore import (
@@ -336,21 +335,7 @@ def test_a_sync_killed_at_any_point_resumes_to_the_same_table(
     outcomes = []
     warehouse_file.parent.mkdir(parents=True, exist_ok=True)
     for trigger, k, pause in kills:
-        child = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        assert child.stdout is not None
-        killed = False
-        for line in child.stdout:
-            kind, number, _records = line.split()
-            if kind == trigger and int(number) >= k:
-                if pause:
-                    time.sleep(pause)
-                child.send_signal(signal.SIGKILL)
-                killed = True
-                break
-        child.wait(timeout=30)
-        assert killed and child.returncode == -signal.SIGKILL, (
-            f"the child finished before the kill ({child.returncode})"
-        )
+        run_and_kill(command, env, REPO_ROOT, trigger, k, pause)
 
         # What survived is consistent: once the log is merged, the table holds each group once,
         # exactly as the source has it, and exactly the groups up to the stored watermark.

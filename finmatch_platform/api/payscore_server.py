@@ -26,7 +26,6 @@ is taken only from the environment and never logged.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 from finmatch_platform.resources.settings import Settings, SettingsError, require_secret
 
 from . import faults
+from .serving import serve
 
 DEFAULT_PAYSCORE_PORT = 8766
 API_KEY_ENV = "FINMATCH_PAYSCORE_API_KEY"
@@ -145,8 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"--{flag} / FINMATCH_PAYSCORE_{name.upper()} must not be negative")
 
     # Imported late: --help and configuration errors answer without loading pyarrow and FastAPI.
-    import uvicorn
-
     from .payscore import DriftConfig, PayScoreStore, create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -161,19 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if drift.active:
         log.warning("page drift on: %s", drift)
 
-    # httptools and uvloop roughly double throughput over h11/asyncio; fall back if absent.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        lifespan="off",
-        access_log=args.access_log,
-        log_level=args.log_level,
-        server_header=False,
-        workers=None,
-    )
+    serve(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 

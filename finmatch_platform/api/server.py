@@ -31,7 +31,6 @@ listing, and are never logged: a missing key stops the server with a message nam
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from finmatch_platform.resources.settings import DEFAULT_API_PORT, Settings, SettingsError, require_secret
 
 from . import faults
+from .serving import serve
 
 # The same names as app.PROFILES, spelled out so --help answers without importing FastAPI.
 PROFILES = ("simulator", "vendor")
@@ -139,8 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     cursor_secret = _env(environ, "FINMATCH_CURSOR_SECRET")
 
     # Imported late: --help and configuration errors answer without loading pyarrow and FastAPI.
-    import uvicorn
-
     from .app import create_app
     from .storage import FprStore
 
@@ -156,19 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if fault_config.active:
         log.warning("fault injection on: %s", fault_config)
 
-    # httptools and uvloop roughly double throughput over h11/asyncio; fall back if absent.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        lifespan="off",
-        access_log=args.access_log,
-        log_level=args.log_level,
-        server_header=False,
-        workers=None,
-    )
+    serve(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 

@@ -82,10 +82,10 @@ class VendorApiResource(dg.ConfigurableResource):
 
     # -- shared behaviour -----------------------------------------------------------------------
 
-    def client(self, rng: random.Random | None = None) -> RestClient:
-        """A new client; close it (or use it as a context manager) when done."""
+    def client(self, rng: random.Random | None = None, client_cls: type[RestClient] = RestClient) -> RestClient:
+        """A new client (of ``client_cls``, e.g. one that logs); close it when done."""
         source = self.declaration()
-        return RestClient(
+        return client_cls(
             self.resolved_base_url(),
             self.api_key,
             source.auth,
