@@ -48,7 +48,7 @@ def evaluate(
 ) -> dg.SensorResult:
     """One cheap request to the API, then :func:`sensing.decide`."""
     memory = sensing.SensorMemory.decode(context.cursor)
-    changes = api.changes(stored_position(context.instance, key))
+    changes = api.changes(stored_position(context.instance, key), probe=memory.probe)
     failed = _last_run_failed(context.instance, job_name, memory.mark) if changes.mark == memory.mark else False
     decision = sensing.decide(changes, memory, failed, time.time())
     if decision.run_key is None:

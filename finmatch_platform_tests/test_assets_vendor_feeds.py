@@ -158,6 +158,8 @@ def test_the_sensor_finds_new_vendor_data_through_its_one_record_probe(
     (request,) = before.run_requests
     # The probe sees one record past the position, where a changes endpoint would count them all.
     assert request.tags["finmatch/pending_records"] == "1" and request.tags[MARK_TAG] == request.run_key
+    # It remembers that the endpoint is missing, so later ticks are one request, not a 404 first.
+    assert SensorMemory.decode(before.cursor).probe
     dg.materialize([fpr_records], resources={**resources, "fpr_api": vendor_fpr}, instance=instance)
 
     caught_up = fpr_api_sensor(_sensor_context(instance, vendor_fpr, before.cursor))
@@ -169,6 +171,7 @@ def test_the_sensor_finds_new_vendor_data_through_its_one_record_probe(
     (again,) = after_new_day.run_requests
     assert again.run_key != request.run_key
     assert SensorMemory.decode(after_new_day.cursor).mark == again.run_key
+    assert SensorMemory.decode(after_new_day.cursor).probe
 
 
 # --------------------------------------------------------------------------- a scripted vendor

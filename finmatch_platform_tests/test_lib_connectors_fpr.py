@@ -912,3 +912,22 @@ def test_a_redirect_is_refused_so_the_key_never_follows_it(vendor) -> None:
     with fpr_client(url, "secret-key", policy=FAST_RETRIES) as client, pytest.raises(RequestRejected, match="HTTP 302"):
         next(RestPager(client, FPR, page_size=5).pages(None))
     assert len(handler.seen) == 1
+
+
+def test_without_a_changes_endpoint_the_probe_answers_and_then_is_the_only_request(vendor) -> None:
+    url, handler = vendor
+    page = json.dumps({"fpr_records": [record(7)], "next_cursor": "c7"}).encode()
+    handler.script = [(404, b'{"error": "not_found"}', 0.0), (200, page, 0.0), (200, page, 0.0)]
+
+    with fpr_client(url, "k", header="api_key") as client:
+        pager = RestPager(client, sources.fpr_records("api_key"))
+        first = pager.changes("c6")
+        assert (
+            len(handler.seen) == 2
+            and first.probed
+            and (first.count, first.mark) == (1, f"{record(7)['updated_at']}/FPR0000000007")
+        )
+        remembered = pager.changes("c6", probe=True)
+
+    assert len(handler.seen) == 3 and remembered == first
+    assert [path.split("?")[0] for path, *_ in handler.seen] == ["/fpr_data/changes", "/fpr_data", "/fpr_data"]

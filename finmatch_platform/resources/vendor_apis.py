@@ -101,10 +101,11 @@ class VendorApiResource(dg.ConfigurableResource):
             client, self.declaration(), page_size=self.request_page_size(), initial_since=self.initial_since()
         )
 
-    def changes(self, position: str | None = None) -> Changes:
-        """What lies past ``position``: one cheap request, for sensors."""
+    def changes(self, position: str | None = None, probe: bool = False) -> Changes:
+        """What lies past ``position``, for sensors (``probe``: the API is known to have no
+        changes endpoint, so go straight to the one-record probe)."""
         with self.client() as client:
-            return self.pager(client).changes(position)
+            return self.pager(client).changes(position, probe)
 
     def sync(
         self,

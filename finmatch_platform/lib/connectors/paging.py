@@ -46,6 +46,7 @@ class Changes:
 
     count: int
     mark: str | None
+    probed: bool = False  # answered by a probe because the API has no changes endpoint
 
 
 class RestPager:
@@ -170,9 +171,11 @@ class RestPager:
 
     # -- for sensors -------------------------------------------------------------------------
 
-    def changes(self, position: str | None) -> Changes:
-        """What lies past ``position``: the changes endpoint where there is one (a 404 means
-        none), else a one-record probe past it. Either way one cheap request."""
+    def changes(self, position: str | None, probe: bool = False) -> Changes:
+        """What lies past ``position``: the changes endpoint where there is one, else a
+        one-record probe past it. A 404 from the endpoint means it does not exist: the answer
+        then says ``probed``, and a caller that remembers it (``probe=True``) asks with one
+        request from then on."""
         paging = self.source.paging
         if isinstance(paging, PageNumberPaging):
             since = decode_anchor(position)[0] if position else self.initial_since
@@ -180,7 +183,7 @@ class RestPager:
             after = (since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) + dt.timedelta(microseconds=1)
             records = self._number_page(paging, after, 1, 1)
         else:
-            if paging.changes_path:
+            if paging.changes_path and not probe:
                 params = {paging.cursor_param: position} if position else {}
                 try:
                     body = self.client.get(paging.changes_path, params)
@@ -195,9 +198,10 @@ class RestPager:
                             f"GET {paging.changes_path} answered without a count: the server breaks the API contract"
                         ) from None
             records, _, _ = self._cursor_page(paging, position, 1)
+        probed = isinstance(paging, CursorPaging) and paging.changes_path is not None
         if not records:
-            return Changes(0, None)
-        return Changes(1, _mark(records[0], self.source))
+            return Changes(0, None, probed)
+        return Changes(1, _mark(records[0], self.source), probed)
 
 
 def _mark(record: Any, source: RestSource) -> str:

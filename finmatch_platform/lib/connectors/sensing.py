@@ -9,7 +9,7 @@ memory is its cursor, the JSON of :class:`SensorMemory`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import orjson
 
@@ -24,6 +24,7 @@ class SensorMemory:
     mark: str | None = None  # the mark last requested
     attempt: int = 0  # runs requested for that mark
     requested_at: float = 0.0  # epoch seconds of the last request
+    probe: bool = False  # the API has no changes endpoint: probe it directly, one request a tick
 
     def encode(self) -> str:
         return orjson.dumps(asdict(self)).decode("utf-8")
@@ -34,7 +35,12 @@ class SensorMemory:
             return cls()
         try:
             data = orjson.loads(cursor)
-            return cls(data.get("mark"), int(data.get("attempt", 0)), float(data.get("requested_at", 0.0)))
+            return cls(
+                data.get("mark"),
+                int(data.get("attempt", 0)),
+                float(data.get("requested_at", 0.0)),
+                bool(data.get("probe", False)),
+            )
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             # A cursor from before this format held the bare mark.
             return cls(mark=cursor, attempt=1)
@@ -55,10 +61,15 @@ def backoff_s(attempt: int, base_s: float = BASE_BACKOFF_S, cap_s: float = MAX_B
 
 def decide(changes: Changes, memory: SensorMemory, last_run_failed: bool, now: float) -> Decision:
     """Whether to request a run for ``changes``, given the last request and how its run ended."""
+    memory = replace(memory, probe=memory.probe or changes.probed)
     if changes.count == 0 or changes.mark is None:
         return Decision(None, memory, f"nothing past the stored position (mark {changes.mark or 'none'})")
     if changes.mark != memory.mark:
-        return Decision(changes.mark, SensorMemory(changes.mark, 1, now), f"{changes.count} new record(s)")
+        return Decision(
+            changes.mark,
+            replace(memory, mark=changes.mark, attempt=1, requested_at=now),
+            f"{changes.count} new record(s)",
+        )
     if not last_run_failed:
         return Decision(None, memory, f"a run was already requested for mark {changes.mark}")
     wait = backoff_s(memory.attempt) - (now - memory.requested_at)
@@ -67,6 +78,6 @@ def decide(changes: Changes, memory: SensorMemory, last_run_failed: bool, now: f
     attempt = memory.attempt + 1
     return Decision(
         f"{changes.mark}#retry{attempt - 1}",
-        SensorMemory(changes.mark, attempt, now),
+        replace(memory, attempt=attempt, requested_at=now),
         f"the run for mark {changes.mark} failed; retry {attempt - 1}",
     )

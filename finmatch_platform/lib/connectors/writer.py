@@ -82,9 +82,7 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, source: RestSource) -> None:
     is switched off still leaves its models something to read)."""
     columns = ", ".join(f"{_q(name)} {sql_type}" for name, sql_type in source.columns.items())
     conn.execute(f"create schema if not exists {RAW_SCHEMA}")
-    conn.execute(
-        f"create table if not exists {RAW_SCHEMA}.{_q(source.table)} ({columns}, {SYNCED_AT} {TIMESTAMPTZ})"
-    )
+    conn.execute(f"create table if not exists {RAW_SCHEMA}.{_q(source.table)} ({columns}, {SYNCED_AT} {TIMESTAMPTZ})")
 
 
 def table_view(conn: duckdb.DuckDBPyConnection, source: RestSource) -> TableView:
