@@ -27,6 +27,7 @@ import duckdb
 import pytest
 
 from finmatch_platform.lib.connectors import sources
+from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.http import RestClient
 from finmatch_platform.lib.connectors.paging import RestPager
 from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
@@ -213,11 +214,13 @@ def payscore_sync_into(
     checkpoint_every: int = 100,
     full_refresh: bool = False,
     initial_since: dt.datetime | None = None,
+    source: RestSource | None = None,
     **options: Any,
 ) -> SyncSummary:
-    """One sync of PayScore's screening groups into the DuckDB file ``db_path`` (opened and closed here)."""
+    """One sync of PayScore's screening groups into the DuckDB file ``db_path`` (opened and closed
+    here); ``source`` replaces the declaration (e.g. a smaller largest page)."""
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    source = sources.screening_groups()
+    source = source or sources.screening_groups()
     conn = duckdb.connect(str(db_path))
     try:
         with payscore_client(base_url, api_key, policy=policy) as client:

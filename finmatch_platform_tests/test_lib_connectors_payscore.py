@@ -7,6 +7,7 @@ server paged after its drift (``stable_state``), never from the engine itself.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -23,6 +24,7 @@ import pytest
 from finmatch_platform.api.faults import FaultConfig
 from finmatch_platform.api.faults import decide as fault_fate
 from finmatch_platform.lib.connectors import sources
+from finmatch_platform.lib.connectors.declaration import PageNumberPaging
 from finmatch_platform.lib.connectors.http import AuthError, RetriesExhausted
 from finmatch_platform.lib.connectors.paging import Changes, RestPager, decode_anchor
 from finmatch_platform.lib.connectors.sync import recover
@@ -290,6 +292,40 @@ def test_a_group_updated_while_the_sync_steps_through_a_tie_larger_than_a_page_i
     assert len(expected) == 6 and expected[-1]["id"] == tie[0]
     assert [g["id"] for g in synced] == [g["id"] for g in expected], "a group of the tie was skipped"
     assert synced == expected
+
+
+def test_a_tie_beyond_the_apis_largest_page_is_stepped_through_and_read_again_until_none_is_missed(
+    start_payscore_api: Callable[..., LivePayScore], landing: Path, warehouse_file: Path, open_warehouse: Any
+) -> None:
+    # A vendor whose pages hold at most two groups: the tie of five cannot be read in one answer,
+    # so the engine steps through it by page number. The tie's first group is updated between two
+    # of those requests, which shifts the rest one place and makes the walk skip one; the engine
+    # must find it when it reads the tie again on leaving it.
+    capped = dataclasses.replace(
+        sources.screening_groups(), paging=PageNumberPaging(max_page_size=2), default_page_size=2
+    )
+    first_day, next_day = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+    tie = [f"sg_{c * 16}" for c in "abcde"]
+    write_partition(
+        landing,
+        "screening_groups",
+        first_day,
+        _groups(first_day, [(g, dt.time(9)) for g in tie] + [("sg_" + "f" * 16, dt.time(10))]),
+    )
+    api = start_payscore_api(landing)
+
+    def update_first_of_tie(pages: int, _records: int) -> None:
+        if pages == 2:  # the second request found nothing new: the next one steps to page 2
+            write_partition(landing, "screening_groups", next_day, _groups(next_day, [(tie[0], dt.time(9))]))
+
+    payscore_sync_into(
+        warehouse_file, api.base_url, api.api_key, page_size=2, on_page=update_first_of_tie, source=capped
+    )
+
+    expected = expected_screening_groups(landing)
+    synced = table_rows(open_warehouse(warehouse_file))
+    assert len(expected) == 6 and expected[-1]["id"] == tie[0]
+    assert [g["id"] for g in synced] == [g["id"] for g in expected], "a group of the tie was skipped"
 
 
 # --------------------------------------------------------------------------- kill -9 and resume

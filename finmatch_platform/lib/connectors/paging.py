@@ -111,25 +111,29 @@ class RestPager:
         else:
             anchor = (decode_anchor(position)[0] - paging.lookback, "")
         size, page = self.page_size, 1
-        tie: set[str] | None = None  # ids seen while stepping pages through one updated_at
+        stepped: dt.datetime | None = None  # an updated_at whose tie was stepped by page number
+        delivered: dict[dt.datetime, set[str]] = {}  # ids yielded, for the anchor's updated_at
         while True:
             asked = size
             records = self._number_page(paging, anchor[0], page, asked)
             fresh, newest = _past(records, anchor, field, key)
+            for record in fresh:
+                if (order := _order_key(record, field, key)) is not None:
+                    delivered.setdefault(order[0], set()).add(order[1])
             if newest > anchor:
-                if tie is not None and newest[0] > anchor[0]:
-                    # Leaving a tie that was stepped through by page number: a member updated
-                    # meanwhile shifted the rest, so read the tie again until nothing is new.
-                    fresh += list(self._unseen_in_tie(paging, anchor[0], tie, field, key))
-                    tie = None
+                if stepped is not None and newest[0] > stepped:
+                    # Leaving a tie stepped through by page number: a member updated meanwhile
+                    # shifted the rest, so read the tie again until nothing undelivered is left.
+                    fresh += list(self._unseen_in_tie(paging, stepped, delivered.get(stepped, set()), field, key))
+                    stepped = None
                 anchor, size, page = newest, self.page_size, 1
+                delivered = {anchor[0]: delivered.get(anchor[0], set())}
             elif size < paging.max_page_size:
                 # Nothing past the anchor: a tie on updated_since larger than the page. Read it
                 # whole in one answer rather than by page number, which skips rows under updates.
                 size = min(paging.max_page_size, size * 2)
             else:
-                tie = tie if tie is not None else set()
-                tie.update(r[key] for r in records if _order_key(r, field, key) is not None)
+                stepped = anchor[0]  # a tie larger than the API's largest page: step, check after
                 page += 1
             yield Page(fresh, encode_anchor(anchor), self.client.last_non_finite)
             if len(records) < asked:  # a short answer: nothing lies past it right now
