@@ -24,7 +24,7 @@ import pytest
 from finmatch_platform.api.faults import FaultConfig
 from finmatch_platform.api.faults import decide as fault_fate
 from finmatch_platform.lib.connectors import sources
-from finmatch_platform.lib.connectors.declaration import PageNumberPaging
+from finmatch_platform.lib.connectors.declaration import PageNumberPaging, RestSource
 from finmatch_platform.lib.connectors.http import AuthError, RetriesExhausted
 from finmatch_platform.lib.connectors.paging import Changes, RestPager, decode_anchor
 from finmatch_platform.lib.connectors.sync import recover
@@ -264,13 +264,16 @@ def _groups(day: dt.date, versions: list[tuple[str, dt.time]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCREENING_GROUPS)
 
 
-def test_a_group_updated_while_the_sync_steps_through_a_tie_larger_than_a_page_is_not_skipped(
-    start_payscore_api: Callable[..., LivePayScore], landing: Path, warehouse_file: Path, open_warehouse: Any
-) -> None:
-    # Five groups share one updated_at (a bulk import), more than a page of two, so the engine
-    # steps through the tie by page number. The tie's first group gets a new version between two
-    # of those requests (a day lands; the server serves it from its next request on), which moves
-    # it to the end of the feed and shifts the rest of the tie one place towards the start.
+def _sync_a_tie_updated_mid_walk(
+    start_payscore_api: Callable[..., LivePayScore],
+    landing: Path,
+    warehouse_file: Path,
+    open_warehouse: Any,
+    source: RestSource | None = None,
+) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Five groups sharing one updated_at and a sixth after them, synced two to a page while the
+    tie's first group gets a new version after the second request (a day lands; the server serves
+    it from its next request on). Returns the tie's ids, the source's latest state and the table."""
     first_day, next_day = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
     tie = [f"sg_{c * 16}" for c in "abcde"]
     write_partition(
@@ -282,13 +285,23 @@ def test_a_group_updated_while_the_sync_steps_through_a_tie_larger_than_a_page_i
     api = start_payscore_api(landing)
 
     def update_first_of_tie(pages: int, _records: int) -> None:
-        if pages == 2:  # page 1 held nothing new: the next request asks for page 2 of the tie
+        if pages == 2:  # the second request found nothing new: the next one asks past it
             write_partition(landing, "screening_groups", next_day, _groups(next_day, [(tie[0], dt.time(9))]))
 
-    payscore_sync_into(warehouse_file, api.base_url, api.api_key, page_size=2, on_page=update_first_of_tie)
+    payscore_sync_into(
+        warehouse_file, api.base_url, api.api_key, page_size=2, on_page=update_first_of_tie, source=source
+    )
+    return tie, expected_screening_groups(landing), table_rows(open_warehouse(warehouse_file))
 
-    expected = expected_screening_groups(landing)
-    synced = table_rows(open_warehouse(warehouse_file))
+
+def test_a_group_updated_while_the_sync_steps_through_a_tie_larger_than_a_page_is_not_skipped(
+    start_payscore_api: Callable[..., LivePayScore], landing: Path, warehouse_file: Path, open_warehouse: Any
+) -> None:
+    # Five groups share one updated_at (a bulk import), more than a page of two, so the engine
+    # steps through the tie by page number. The tie's first group gets a new version between two
+    # of those requests (a day lands; the server serves it from its next request on), which moves
+    # it to the end of the feed and shifts the rest of the tie one place towards the start.
+    tie, expected, synced = _sync_a_tie_updated_mid_walk(start_payscore_api, landing, warehouse_file, open_warehouse)
     assert len(expected) == 6 and expected[-1]["id"] == tie[0]
     assert [g["id"] for g in synced] == [g["id"] for g in expected], "a group of the tie was skipped"
     assert synced == expected
@@ -304,26 +317,9 @@ def test_a_tie_beyond_the_apis_largest_page_is_stepped_through_and_read_again_un
     capped = dataclasses.replace(
         sources.screening_groups(), paging=PageNumberPaging(max_page_size=2), default_page_size=2
     )
-    first_day, next_day = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
-    tie = [f"sg_{c * 16}" for c in "abcde"]
-    write_partition(
-        landing,
-        "screening_groups",
-        first_day,
-        _groups(first_day, [(g, dt.time(9)) for g in tie] + [("sg_" + "f" * 16, dt.time(10))]),
+    tie, expected, synced = _sync_a_tie_updated_mid_walk(
+        start_payscore_api, landing, warehouse_file, open_warehouse, source=capped
     )
-    api = start_payscore_api(landing)
-
-    def update_first_of_tie(pages: int, _records: int) -> None:
-        if pages == 2:  # the second request found nothing new: the next one steps to page 2
-            write_partition(landing, "screening_groups", next_day, _groups(next_day, [(tie[0], dt.time(9))]))
-
-    payscore_sync_into(
-        warehouse_file, api.base_url, api.api_key, page_size=2, on_page=update_first_of_tie, source=capped
-    )
-
-    expected = expected_screening_groups(landing)
-    synced = table_rows(open_warehouse(warehouse_file))
     assert len(expected) == 6 and expected[-1]["id"] == tie[0]
     assert [g["id"] for g in synced] == [g["id"] for g in expected], "a group of the tie was skipped"
 

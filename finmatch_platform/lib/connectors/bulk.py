@@ -23,7 +23,7 @@ import pyarrow.json as pj
 from finmatch_platform.lib.connectors.columns import TIMESTAMPTZ, TS_NAIVE, TS_UTC, Column, quote
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.planner import RAW_SCHEMA, SYNCED_AT, Batch, Planner
-from finmatch_platform.lib.connectors.writer import STATE_TABLE, reset_sql, state_sql
+from finmatch_platform.lib.connectors.writer import reset_sql, state_sql
 
 # DuckDB type -> how the JSON reader reads it (dates as text, cast after: the reader has no date parser).
 _READ_AS = {
@@ -188,4 +188,4 @@ def write_bulk(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: BulkPl
     return int(inserted), int(updated), int(tombstones), n - int(latest)
 
 
-__all__ = ["BulkPlan", "bulk_columns", "bulk_plan", "parse_bodies", "write_bulk", "STATE_TABLE"]
+__all__ = ["BulkPlan", "bulk_columns", "bulk_plan", "parse_bodies", "write_bulk"]

@@ -119,9 +119,6 @@ class Planner:
             self.columns = {n: Column(n, t, n in source.json_fields) for n, t in source.columns.items()}
             self.known = set()
         self.table_ready = view.exists and not reset
-        self.strict = {source.primary_key, source.incremental_field} | (
-            {source.deleted_field} if source.deleted_field else set()
-        )
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -241,8 +238,8 @@ class Planner:
     ) -> tuple[pa.Table, list[dict[str, Any]], list[tuple[str, Any]], list[str]]:
         """The rows as one typed Arrow table, the rows kept, the rejected ones, the widened columns.
 
-        A value that does not fit widens its column, unless the column is one the engine orders
-        or keys by, or the value is NaN or Infinity: those records go to quarantine.
+        A value that does not fit widens its column, unless it is NaN or Infinity: those records
+        go to quarantine. (Keys were screened and ordering fields checked before this.)
         """
         columns = list(self.columns.values())
         arrays: list[pa.Array] = []
@@ -253,13 +250,7 @@ class Planner:
                 continue
             except DoesNotFit:
                 pass
-            bad = [
-                i
-                for i, v in enumerate(values)
-                if _non_finite(v) or (column.name in self.strict and v is not None and not fits([v], column.sql_type))
-            ]
-            if column.name == self.source.incremental_field:
-                bad += [i for i, v in enumerate(values) if v is None]
+            bad = [i for i, v in enumerate(values) if _non_finite(v)]
             if bad:
                 reject = set(bad)
                 rejected = [(_value_problem(column, values[i]), rows[i]) for i in sorted(reject)]
