@@ -43,8 +43,8 @@ setup(
     ext_modules=[Extension("finmatch_platform.lib._hmac_sha256", ["finmatch_platform/lib/_hmac_sha256.c"])],
     entry_points={
         "console_scripts": [
-            "finmatch-api=finmatch_platform.api.server:main",
-            "finmatch-payscore-api=finmatch_platform.api.payscore_server:main",
+            "finmatch-api=finmatch_platform.simulator.api.server:main",
+            "finmatch-payscore-api=finmatch_platform.simulator.api.payscore_server:main",
             "finmatch-connector-debug=finmatch_platform.connector_debug:main",
         ],
     },

@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 import requests
 
-from finmatch_platform.lib import landing, schemas
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone import schemas
 
 TARGET_RECORDS_PER_S = 30_000
 API_KEY = "bench-api-key"

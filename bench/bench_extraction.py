@@ -43,12 +43,12 @@ os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 import duckdb  # noqa: E402
 import requests  # noqa: E402
 
-from finmatch_platform.lib import landing  # noqa: E402
+from finmatch_platform.landing_zone import layout as landing  # noqa: E402
 from finmatch_platform.lib.connectors import sources  # noqa: E402
 from finmatch_platform.lib.connectors.http import RestClient  # noqa: E402
 from finmatch_platform.lib.connectors.paging import RestPager  # noqa: E402
 from finmatch_platform.lib.connectors.sync import sync_source  # noqa: E402
-from finmatch_platform.lib.generation import GenerationConfig, generate_day  # noqa: E402
+from finmatch_platform.simulator.generation import GenerationConfig, generate_day  # noqa: E402
 
 PAGE_SIZE = 200
 CHECKPOINT_EVERY = 100

@@ -44,10 +44,10 @@ from faker import Faker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from finmatch_platform.lib.generation import GenerationConfig, clear_caches, generate_customers  # noqa: E402
-from finmatch_platform.lib.generation import reference as ref  # noqa: E402
-from finmatch_platform.lib.generation.activity import logins_table, transactions_table  # noqa: E402
-from finmatch_platform.lib.generation.strings import WORKERS  # noqa: E402
+from finmatch_platform.simulator.generation import GenerationConfig, clear_caches, generate_customers  # noqa: E402
+from finmatch_platform.simulator.generation import reference as ref  # noqa: E402
+from finmatch_platform.simulator.generation.activity import logins_table, transactions_table  # noqa: E402
+from finmatch_platform.simulator.generation.strings import WORKERS  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_generation.json"
 TARGET_RATIO = 80.0

@@ -39,7 +39,7 @@ BENCH_KEY = "finmatch-benchmark-key-not-a-secret"
 def _customers_table(n: int) -> tuple[Any, str]:
     """1M realistic KYC rows: the generator's opening book when available, else built in DuckDB."""
     try:
-        from finmatch_platform.lib.generation import GenerationConfig, generate_customers
+        from finmatch_platform.simulator.generation import GenerationConfig, generate_customers
 
         config = GenerationConfig(seed=42, customers=n)
         return generate_customers(config, n), "generator (generate_customers, seed 42)"

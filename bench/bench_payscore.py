@@ -32,13 +32,13 @@ os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
 import duckdb  # noqa: E402
 
-from finmatch_platform.lib import landing  # noqa: E402
+from finmatch_platform.landing_zone import layout as landing  # noqa: E402
 from finmatch_platform.lib.connectors import sources  # noqa: E402
 from finmatch_platform.lib.connectors.http import RestClient  # noqa: E402
 from finmatch_platform.lib.connectors.paging import RestPager  # noqa: E402
 from finmatch_platform.lib.connectors.sync import sync_source  # noqa: E402
-from finmatch_platform.lib.generation import GenerationConfig  # noqa: E402
-from finmatch_platform.lib.generation.screening_groups import screening_groups_table  # noqa: E402
+from finmatch_platform.simulator.generation import GenerationConfig  # noqa: E402
+from finmatch_platform.simulator.generation.screening_groups import screening_groups_table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_extraction import start_api_server  # noqa: E402

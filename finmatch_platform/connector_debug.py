@@ -27,8 +27,8 @@ from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
 from finmatch_platform.lib.connectors.writer import read_state, table_exists
 from finmatch_platform.lib.masking import KEY_ENV_VAR, MaskingKeyError, Policy, key_id, load_policy, policy_token
 from finmatch_platform.lib.quarantine_masking import payload_masker
-from finmatch_platform.resources.settings import Settings, SettingsError, payscore_variable
 from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
+from finmatch_platform.settings import Settings, SettingsError, payscore_variable
 
 log = logging.getLogger("finmatch.connector_debug")
 

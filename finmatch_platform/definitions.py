@@ -16,12 +16,12 @@ from finmatch_platform.jobs import daily_source_job, fpr_extraction_job, payscor
 from finmatch_platform.resources.dbt import build_dbt_resource
 from finmatch_platform.resources.llm import build_llm_resource
 from finmatch_platform.resources.masking import MaskingResource
-from finmatch_platform.resources.settings import Settings, SettingsError, payscore_variable
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.schedules import daily_source_schedule, payscore_schedule
 from finmatch_platform.sensors import fpr_api_sensor, payscore_api_sensor, sensor_interval_s
+from finmatch_platform.settings import Settings, SettingsError, payscore_variable
 
 SETTINGS = Settings.from_env()
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from finmatch_platform.resources.settings import Settings
+from finmatch_platform.settings import Settings
 
 START_DATE: dt.date = Settings.from_env().start_date
 

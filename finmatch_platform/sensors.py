@@ -9,8 +9,8 @@ import dagster as dg
 from finmatch_platform.assets.extraction import CURSOR_METADATA_KEY, FPR_RECORDS_KEY, SCREENING_GROUP_KEY
 from finmatch_platform.jobs import fpr_extraction_job, payscore_extraction_job
 from finmatch_platform.lib.connectors import sensing
-from finmatch_platform.resources.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
 from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
+from finmatch_platform.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
 
 MARK_TAG = "finmatch/source_mark"
 

@@ -2,7 +2,7 @@
 
 ``start_api(landing_dir, *, profile="simulator", **faults) -> LiveApi`` starts the real
 ``finmatch-api`` console script as a subprocess, waits for ``/health`` and stops it at teardown;
-fault knobs are the field names of :class:`finmatch_platform.api.faults.FaultConfig`
+fault knobs are the field names of :class:`finmatch_platform.simulator.api.faults.FaultConfig`
 (``start_api(landing, error_rate=0.3, seed=7)``), and ``profile="vendor"`` serves the vendor's
 documented contract (``LiveApi.headers`` then sends the ``api_key`` header). Extraction tests can
 use it as they are.
@@ -31,12 +31,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from finmatch_platform.api.faults import FaultConfig
-from finmatch_platform.lib import landing, schemas
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone import schemas
+from finmatch_platform.simulator.api.faults import FaultConfig
 from finmatch_platform_tests.servers import LiveServer, start_server
 
 if TYPE_CHECKING:
-    from finmatch_platform.lib.generation import GenerationConfig
+    from finmatch_platform.simulator.generation import GenerationConfig
 
 # A test-only key, long and distinctive so a leak into logs or bodies is easy to grep for.
 FPR_TEST_API_KEY = "fpr-test-key-3c9e1b7d5a"
@@ -247,14 +248,14 @@ FPR_GENERATION_SETTINGS: dict[str, Any] = {
 
 def fpr_generation_config(**overrides: Any) -> GenerationConfig:
     # Imported here so a generator mid-edit breaks only the tests that use it, not plugin loading.
-    from finmatch_platform.lib.generation import GenerationConfig
+    from finmatch_platform.simulator.generation import GenerationConfig
 
     return GenerationConfig(**{**FPR_GENERATION_SETTINGS, **overrides})
 
 
 def generate_fpr_day(landing_dir: Path, offset: int, config: GenerationConfig | None = None) -> list[dict[str, Any]]:
     """Land day ``start + offset`` with the real generator (every entity); returns its FPR rows."""
-    from finmatch_platform.lib.generation import write_day
+    from finmatch_platform.simulator.generation import write_day
 
     config = config or fpr_generation_config()
     paths = write_day(config, Path(landing_dir), config.start_date + dt.timedelta(days=offset))

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from finmatch_platform.resources.settings import Settings
+from finmatch_platform.settings import Settings
 
 START = dt.date(2026, 10, 1)
 SMALL_CUSTOMERS = 300

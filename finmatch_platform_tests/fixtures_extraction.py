@@ -26,13 +26,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from finmatch_platform.landing_zone.schemas import FPR_RECORDS
 from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.http import RestClient
 from finmatch_platform.lib.connectors.paging import RestPager
 from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
 from finmatch_platform.lib.retry import RetryPolicy
-from finmatch_platform.lib.schemas import FPR_RECORDS
 
 FPR_COLUMNS: tuple[str, ...] = tuple(FPR_RECORDS.names)
 # Fast retries for tests: the behaviour is the same, the waits are milliseconds.
@@ -45,7 +45,7 @@ EXTRACTION_START = dt.date(2026, 10, 1)
 
 def generation_config(**overrides: Any) -> Any:
     """A small generator config for extraction tests (tombstones from the second day on)."""
-    from finmatch_platform.lib.generation import GenerationConfig
+    from finmatch_platform.simulator.generation import GenerationConfig
 
     settings: dict[str, Any] = {
         "seed": 11,
@@ -60,7 +60,7 @@ def generation_config(**overrides: Any) -> Any:
 
 def land_days(landing: Path, config: Any, days: int, first: int = 0) -> list[dt.date]:
     """Write ``days`` generated days (all entities) into ``landing``; returns the days."""
-    from finmatch_platform.lib.generation import write_day
+    from finmatch_platform.simulator.generation import write_day
 
     written = [config.start_date + dt.timedelta(days=first + offset) for offset in range(days)]
     for day in written:

@@ -41,12 +41,12 @@ import duckdb
 import pandas as pd
 import pytest
 
+from finmatch_platform.landing_zone.schemas import ENTITIES
 from finmatch_platform.lib import masking
-from finmatch_platform.lib.generation import GenerationConfig, days_between, write_day
 from finmatch_platform.lib.insights.steps import FOCUS_AREAS
 from finmatch_platform.lib.raw_load import load_window
-from finmatch_platform.lib.schemas import ENTITIES
-from finmatch_platform.resources.settings import PROJECT_ROOT
+from finmatch_platform.settings import PROJECT_ROOT
+from finmatch_platform.simulator.generation import GenerationConfig, days_between, write_day
 
 # The dbt project and the variable its profile reads the warehouse path from (dbt/profiles.yml).
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
@@ -292,7 +292,7 @@ def _frame(conn: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 
 def planted_figures(warehouse: InsightsWarehouse) -> PlantedFigures:
     """The planted effects' figures, straight from raw data and the generator's ground truth."""
-    from finmatch_platform.lib.generation import fraud_bursts
+    from finmatch_platform.simulator.generation import fraud_bursts
 
     conn = duckdb.connect(str(warehouse.path), read_only=True)
     try:

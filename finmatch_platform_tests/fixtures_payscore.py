@@ -32,12 +32,12 @@ import duckdb
 import pytest
 import requests
 
-from finmatch_platform.api.faults import KNOBS, env_name
-from finmatch_platform.lib import landing
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.simulator.api.faults import KNOBS, env_name
 from finmatch_platform_tests.servers import LiveServer, start_server
 
 if TYPE_CHECKING:
-    from finmatch_platform.lib.generation import GenerationConfig
+    from finmatch_platform.simulator.generation import GenerationConfig
 
 # A test-only key, long and distinctive so a leak into logs or bodies is easy to grep for.
 PAYSCORE_TEST_API_KEY = "payscore-test-key-8f2a6c4e1b"
@@ -152,7 +152,7 @@ PAYSCORE_GENERATION_SETTINGS: dict[str, Any] = {
 
 def payscore_generation_config(**overrides: Any) -> GenerationConfig:
     # Imported here so a generator mid-edit breaks only the tests that use it, not plugin loading.
-    from finmatch_platform.lib.generation import GenerationConfig
+    from finmatch_platform.simulator.generation import GenerationConfig
 
     return GenerationConfig(**{**PAYSCORE_GENERATION_SETTINGS, **overrides})
 
@@ -160,7 +160,7 @@ def payscore_generation_config(**overrides: Any) -> GenerationConfig:
 def land_screening_group_days(landing_dir: Path, config: GenerationConfig, days: int | Iterable[dt.date]) -> list[Path]:
     """Land screening_groups (only this entity) for the first ``days`` days from the config's
     start, or for the given days, exactly as ``write_day`` lands it. Returns the files."""
-    from finmatch_platform.lib.generation.screening_groups import screening_groups_table
+    from finmatch_platform.simulator.generation.screening_groups import screening_groups_table
 
     if isinstance(days, int):
         days = [config.start_date + dt.timedelta(days=offset) for offset in range(days)]

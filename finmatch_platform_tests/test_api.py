@@ -32,11 +32,12 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from finmatch_platform.api import app, server, storage
-from finmatch_platform.api.faults import FaultConfig, decide
-from finmatch_platform.api.storage import FprStore
-from finmatch_platform.lib import landing, schemas
-from finmatch_platform.lib.pagination import START, decode_cursor, derive_cursor_secret, encode_cursor
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone import schemas
+from finmatch_platform.simulator.api import app, server, storage
+from finmatch_platform.simulator.api.faults import FaultConfig, decide
+from finmatch_platform.simulator.api.storage import FprStore
+from finmatch_platform.simulator.pagination import START, decode_cursor, derive_cursor_secret, encode_cursor
 
 from .fixtures_api import (
     FPR_START_DAY,

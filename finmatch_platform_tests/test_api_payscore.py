@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from finmatch_platform.api.faults import FaultConfig, decide
-from finmatch_platform.api.payscore import PayScoreStore
+from finmatch_platform.simulator.api.faults import FaultConfig, decide
+from finmatch_platform.simulator.api.payscore import PayScoreStore
 from finmatch_platform_tests.fixtures_payscore import (
     PAYSCORE_DATA_PATH,
     PAYSCORE_TEST_API_KEY,

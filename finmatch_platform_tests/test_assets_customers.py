@@ -8,7 +8,7 @@ from finmatch_platform.assets.customers import customer_assets, customer_checks,
 from finmatch_platform.assets.ingestion import raw_assets
 from finmatch_platform.assets.synthetic import synthetic_source_day
 from finmatch_platform.lib.quality import CUSTOMER_RULES
-from finmatch_platform.resources.settings import Settings
+from finmatch_platform.settings import Settings
 
 PII_COLUMNS = ("first_name", "last_name", "email", "mobile", "address_line1")
 

@@ -43,10 +43,10 @@ from finmatch_platform.assets.dbt import (
     finmatch_dbt_marts,
 )
 from finmatch_platform.constants import WAREHOUSE_POOL
-from finmatch_platform.lib.generation import GenerationConfig
 from finmatch_platform.partitions import daily_partitions
 from finmatch_platform.resources.dbt import build_dbt_resource, dbt_project, manifest_is_stale, prepare_dbt_project
 from finmatch_platform.resources.warehouse import WarehouseResource
+from finmatch_platform.simulator.generation import GenerationConfig
 from finmatch_platform_tests.test_dbt_marts import build_seeded_warehouse, run_dbt
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,10 @@ import pytest
 
 from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.lib.connectors.sensing import SensorMemory
-from finmatch_platform.lib.generation import GenerationConfig, write_day
-from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.vendor_apis import FprApiResource
 from finmatch_platform.sensors import fpr_api_sensor
+from finmatch_platform.settings import Settings
+from finmatch_platform.simulator.generation import GenerationConfig, write_day
 from finmatch_platform_tests.fixtures_core import START
 
 

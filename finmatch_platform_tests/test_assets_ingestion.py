@@ -8,10 +8,10 @@ import pytest
 
 from finmatch_platform.assets.ingestion import raw_assets
 from finmatch_platform.assets.synthetic import synthetic_source_day
-from finmatch_platform.lib.generation import ConfigError
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES, ENTITIES
-from finmatch_platform.resources.settings import Settings
+from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
+from finmatch_platform.settings import Settings
+from finmatch_platform.simulator.generation import ConfigError
 
 ASSETS = [synthetic_source_day, *raw_assets]
 

@@ -27,8 +27,8 @@ from finmatch_platform.lib.insights.evidence import Evidence
 from finmatch_platform.lib.insights.history import HISTORY_TABLE
 from finmatch_platform.partitions import daily_partitions
 from finmatch_platform.resources.llm import LlmEndpoint, LlmResource, build_llm_resource
-from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.warehouse import WarehouseResource
+from finmatch_platform.settings import Settings
 from finmatch_platform_tests.fixtures_insights import (
     INVENTED_FIGURE,
     STAND_IN_KEY,

@@ -19,15 +19,15 @@ from croniter import croniter
 
 from finmatch_platform.assets.extraction import QUARANTINE_CHECK, screening_group
 from finmatch_platform.jobs import payscore_extraction_job
-from finmatch_platform.lib import landing
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone.schemas import SCREENING_GROUPS
 from finmatch_platform.lib.connectors.paging import decode_anchor
 from finmatch_platform.lib.connectors.sensing import SensorMemory
-from finmatch_platform.lib.generation import GenerationConfig
-from finmatch_platform.lib.schemas import SCREENING_GROUPS
-from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.vendor_apis import PayScoreApiResource
 from finmatch_platform.schedules import payscore_schedule
 from finmatch_platform.sensors import MARK_TAG, payscore_api_sensor
+from finmatch_platform.settings import Settings
+from finmatch_platform.simulator.generation import GenerationConfig
 from finmatch_platform_tests.fixtures_payscore import (
     LivePayScore,
     expected_screening_groups,

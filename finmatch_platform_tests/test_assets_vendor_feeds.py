@@ -20,11 +20,11 @@ import requests
 from finmatch_platform.assets.customers import fpr_records_masked
 from finmatch_platform.assets.extraction import FPR_RECORDS_KEY, QUARANTINE_CHECK, fpr_records
 from finmatch_platform.jobs import fpr_extraction_job
-from finmatch_platform.lib import landing
+from finmatch_platform.landing_zone import layout as landing
 from finmatch_platform.lib.connectors.sensing import SensorMemory
-from finmatch_platform.resources.settings import Settings
 from finmatch_platform.resources.vendor_apis import FprApiResource
 from finmatch_platform.sensors import MARK_TAG, fpr_api_sensor
+from finmatch_platform.settings import Settings
 from finmatch_platform_tests.fixtures_api import (
     LiveApi,
     expected_feed,

@@ -22,9 +22,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finmatch_platform.api.in_process import load_landed_warehouse
-from finmatch_platform.lib.generation import GenerationConfig, customer_latents, days_between, fraud_bursts, write_day
 from finmatch_platform.resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, WAREHOUSE_PATH_ENV
+from finmatch_platform.simulator.generation import (
+    GenerationConfig,
+    customer_latents,
+    days_between,
+    fraud_bursts,
+    write_day,
+)
+from finmatch_platform_tests.in_process import load_landed_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +180,7 @@ def test_tombstoned_recommendations_are_left_out_and_every_other_record_is_kept(
 
 
 def test_the_city_seed_holds_the_generators_places_and_coordinates() -> None:
-    from finmatch_platform.lib.generation import reference
+    from finmatch_platform.simulator.generation import reference
 
     seed = pd.read_csv(DBT_PROJECT_DIR / "seeds" / "city_coordinates.csv").set_index("city")
     assert len(seed) == len(reference.CITIES)

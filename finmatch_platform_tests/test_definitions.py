@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from finmatch_platform.definitions import defs
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES, ENTITIES
+from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 

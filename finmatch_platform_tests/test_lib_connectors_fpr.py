@@ -17,9 +17,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from finmatch_platform.api.faults import FaultConfig
-from finmatch_platform.api.faults import decide as fault_fate
-from finmatch_platform.lib import landing, schemas
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone import schemas
 from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.columns import infer_sql_type
 from finmatch_platform.lib.connectors.http import (
@@ -33,6 +32,8 @@ from finmatch_platform.lib.connectors.paging import Page, RestPager
 from finmatch_platform.lib.connectors.sync import CheckpointProgress, SyncError, recover, sync_source
 from finmatch_platform.lib.connectors.writer import read_state as read_stream_state
 from finmatch_platform.lib.retry import RetryPolicy
+from finmatch_platform.simulator.api.faults import FaultConfig
+from finmatch_platform.simulator.api.faults import decide as fault_fate
 from finmatch_platform_tests.fixtures_api import FPR_TEST_API_KEY, LiveApi
 from finmatch_platform_tests.fixtures_extraction import (
     FAST_RETRIES,

@@ -21,18 +21,18 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from finmatch_platform.api.faults import FaultConfig
-from finmatch_platform.api.faults import decide as fault_fate
+from finmatch_platform.landing_zone.layout import write_partition
+from finmatch_platform.landing_zone.schemas import SCREENING_GROUPS
 from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.declaration import PageNumberPaging, RestSource
 from finmatch_platform.lib.connectors.http import AuthError, RetriesExhausted
 from finmatch_platform.lib.connectors.paging import Changes, RestPager, decode_anchor
 from finmatch_platform.lib.connectors.sync import recover
 from finmatch_platform.lib.connectors.writer import read_state
-from finmatch_platform.lib.landing import write_partition
 from finmatch_platform.lib.retry import RetryPolicy
-from finmatch_platform.lib.schemas import SCREENING_GROUPS
 from finmatch_platform.resources.vendor_apis import PayScoreApiResource
+from finmatch_platform.simulator.api.faults import FaultConfig
+from finmatch_platform.simulator.api.faults import decide as fault_fate
 from finmatch_platform_tests.fixtures_extraction import (
     CHILD_KEY_ENV,
     checkpoint_dir,

@@ -16,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from finmatch_platform.lib import landing
-from finmatch_platform.lib.generation import (
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone.schemas import ENTITIES, PRIMARY_KEYS
+from finmatch_platform.simulator.generation import (
     ConfigError,
     GenerationConfig,
     clear_caches,
@@ -28,9 +29,8 @@ from finmatch_platform.lib.generation import (
     generate_day,
     write_day,
 )
-from finmatch_platform.lib.generation import reference as ref
-from finmatch_platform.lib.generation.fpr import FPR_HORIZON_DAYS, WINDOW_DAYS
-from finmatch_platform.lib.schemas import ENTITIES, PRIMARY_KEYS
+from finmatch_platform.simulator.generation import reference as ref
+from finmatch_platform.simulator.generation.fpr import FPR_HORIZON_DAYS, WINDOW_DAYS
 
 START = dt.date(2026, 10, 1)
 HISTORY_DAYS = 16
@@ -139,7 +139,7 @@ def test_a_day_does_not_depend_on_the_days_generated_before_it(tmp_path: Path) -
 
 
 def test_output_does_not_depend_on_the_number_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from finmatch_platform.lib.generation import activity, customers, strings
+    from finmatch_platform.simulator.generation import activity, customers, strings
 
     config = GenerationConfig(seed=9, start_date=START, customers=3000, defect_rate=0.05)
     monkeypatch.setattr(customers, "SUB_BLOCK", 1000)  # several seeded sub-blocks, even for a small book
@@ -160,7 +160,7 @@ def test_output_does_not_depend_on_the_number_of_threads(monkeypatch: pytest.Mon
 
 def test_output_does_not_depend_on_how_a_day_is_sliced(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large days are drawn, ordered and rendered in cache-sized slices: the slicing never shows."""
-    from finmatch_platform.lib.generation import activity, strings
+    from finmatch_platform.simulator.generation import activity, strings
 
     config = GenerationConfig(
         seed=9, start_date=START, customers=3000, daily_new_customers=20, fraud_bursts_per_day=4, defect_rate=0.05
@@ -187,8 +187,8 @@ def test_the_fast_paths_equal_the_reference_draws_bit_for_bit() -> None:
     24-bit uniforms, the weighted sample without its argument checks, status as day spans)."""
     from types import SimpleNamespace
 
-    from finmatch_platform.lib.generation import activity, customers
-    from finmatch_platform.lib.generation import rng as keyed
+    from finmatch_platform.simulator.generation import activity, customers
+    from finmatch_platform.simulator.generation import rng as keyed
 
     gen = np.random.default_rng(0)
     for seed in range(200):  # rng.choice(n, m, replace=False, p): same sample, same generator state after

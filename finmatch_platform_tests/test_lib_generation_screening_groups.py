@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from finmatch_platform.lib import landing
-from finmatch_platform.lib.generation import ConfigError, GenerationConfig, generate_day, write_day
-from finmatch_platform.lib.generation import screening_groups as sg
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES, ENTITIES, PRIMARY_KEYS, SCREENING_GROUPS
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES, PRIMARY_KEYS, SCREENING_GROUPS
+from finmatch_platform.simulator.generation import ConfigError, GenerationConfig, generate_day, write_day
+from finmatch_platform.simulator.generation import screening_groups as sg
 
 START = dt.date(2026, 10, 1)
 DAYS = 12

@@ -21,7 +21,7 @@ from finmatch_platform.lib.llm import (
 )
 from finmatch_platform.lib.retry import RetryPolicy
 from finmatch_platform.resources.llm import LlmEndpoint, LlmResource, build_llm_resource, endpoints_from_env
-from finmatch_platform.resources.settings import SettingsError
+from finmatch_platform.settings import SettingsError
 from finmatch_platform_tests.fixtures_insights import STAND_IN_KEY, STAND_IN_KEY_ENV, StandIn
 
 MESSAGES = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finmatch_platform.lib.load_plan import format_elapsed, plan_load, progress_line
-from finmatch_platform.resources.settings import Settings, SettingsError
+from finmatch_platform.settings import Settings, SettingsError
 
 DAYS = [f"2026-11-{d:02d}" for d in range(1, 31)]
 

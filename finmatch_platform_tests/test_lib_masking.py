@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from finmatch_platform.landing_zone.schemas import CUSTOMERS, FPR_RECORDS
 from finmatch_platform.lib import masking
 from finmatch_platform.lib.masking import (
     MaskingKeyError,
@@ -30,7 +31,6 @@ from finmatch_platform.lib.masking import (
     token,
 )
 from finmatch_platform.lib.profiling import default_format_rules, profile_table, save_profile
-from finmatch_platform.lib.schemas import CUSTOMERS, FPR_RECORDS
 
 KEY = "test-masking-key-0123456789"
 OTHER_KEY = "another-masking-key-9876543210"
@@ -195,7 +195,7 @@ def load_generated(
 ) -> None:
     """raw.customers (every version, with _landed_date) and raw.fpr_records (upserted by
     record_id, as the extraction does) from the synthetic bank's generator."""
-    generation = pytest.importorskip("finmatch_platform.lib.generation")
+    generation = pytest.importorskip("finmatch_platform.simulator.generation")
     config = generation.GenerationConfig(
         seed=11,
         customers=customers,

@@ -431,7 +431,7 @@ def test_clean_generated_data_passes_every_rule() -> None:
 
 
 def test_the_reference_vocabularies_match_the_generators() -> None:
-    reference = pytest.importorskip("finmatch_platform.lib.generation.reference")
+    reference = pytest.importorskip("finmatch_platform.simulator.generation.reference")
     assert set(quality.TITLES) == set(reference.TITLES)
     assert set(quality.GENDERS) == set(reference.GENDERS)
     assert set(quality.MARITAL_STATUSES) == set(reference.MARITAL_STATUSES)

@@ -9,9 +9,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from finmatch_platform.lib import landing
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone.schemas import CREDIT_SCORES
 from finmatch_platform.lib.raw_load import MissingLandingData, load_window
-from finmatch_platform.lib.schemas import CREDIT_SCORES
 
 DAY1, DAY2, DAY3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES, ENTITIES
+from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES
 from finmatch_platform.lib.webserver import RANGE_END_TAG, RANGE_START_TAG, RUN_DONE, RunState
 from finmatch_platform_tests.fixtures_api import expected_feed
 from finmatch_platform_tests.fixtures_browser import dump_dom

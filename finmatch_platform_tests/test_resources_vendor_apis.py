@@ -102,7 +102,7 @@ def test_payscore_settings_come_from_the_environment_and_a_bad_one_names_its_var
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from finmatch_platform.definitions import build_payscore_resource
-    from finmatch_platform.resources.settings import Settings, SettingsError
+    from finmatch_platform.settings import Settings, SettingsError
 
     monkeypatch.setenv("FINMATCH_PAYSCORE_INITIAL_SYNC_DAYS", "30")
     monkeypatch.setenv("FINMATCH_PAYSCORE_REQUEST_TIMEOUT_SECONDS", "12")

@@ -37,7 +37,7 @@ if [ -z "${FINMATCH_START_DATE:-}" ]; then
   if [ ! -f "$FINMATCH_DATA_DIR/platform.env" ]; then
     .venv/bin/python -c '
 import datetime as dt
-from finmatch_platform.resources.settings import Settings
+from finmatch_platform.settings import Settings
 days = Settings.from_env().history_days
 print(f"FINMATCH_START_DATE={dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days)}")' \
       > "$FINMATCH_DATA_DIR/platform.env"

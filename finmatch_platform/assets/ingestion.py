@@ -15,8 +15,8 @@ from finmatch_platform.constants import (
     SCHEMA_RAW,
     WAREHOUSE_POOL,
 )
+from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES, PRIMARY_KEYS
 from finmatch_platform.lib.raw_load import load_window
-from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES, ENTITIES, PRIMARY_KEYS
 from finmatch_platform.partitions import daily_partitions, partition_days
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.resources.warehouse import WarehouseResource

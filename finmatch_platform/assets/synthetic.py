@@ -11,10 +11,10 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from finmatch_platform.constants import GROUP_SYNTHETIC, LANDING_PREFIX, OWNER_DATA_PLATFORM
-from finmatch_platform.lib.generation import write_day
-from finmatch_platform.lib.schemas import ENTITIES
+from finmatch_platform.landing_zone.schemas import ENTITIES
 from finmatch_platform.partitions import daily_partitions, partition_days
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
+from finmatch_platform.simulator.generation import write_day
 
 _DESCRIPTIONS: dict[str, str] = {
     "customers": "Core-banking KYC master: opening book on the start day, then new customers and "

@@ -22,7 +22,7 @@ Order for a load (``gate_and_mask``): run the rules on raw -> quarantine blockin
 build the masked table without the quarantined versions.
 
 The vocabularies below are the bank's reference lists; a test keeps them equal to the synthetic
-generator's (``finmatch_platform.lib.generation.reference``).
+generator's (``finmatch_platform.simulator.generation.reference``).
 """
 
 from __future__ import annotations
@@ -34,20 +34,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from finmatch_platform.lib.masking import (
-    MaskingStats,
-    Policy,
-    build_masked_table,
-    hmac_params,
-    operator_sql,
-    quote_ident,
-    quote_table,
-    table_columns,
-    transaction,
-    version_text_sql,
-)
-from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
-from finmatch_platform.lib.vocabulary import (
+from finmatch_platform.landing_zone.vocabulary import (
     AFFLUENCE_LEVELS,
     CATEGORIES,
     CUSTOMER_TYPES,
@@ -64,6 +51,19 @@ from finmatch_platform.lib.vocabulary import (
     TITLES,
     TRENDS,
 )
+from finmatch_platform.lib.masking import (
+    MaskingStats,
+    Policy,
+    build_masked_table,
+    hmac_params,
+    operator_sql,
+    quote_ident,
+    quote_table,
+    table_columns,
+    transaction,
+    version_text_sql,
+)
+from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
 
 BLOCKING = "blocking"
 WARNING = "warning"

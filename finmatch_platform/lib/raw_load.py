@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from finmatch_platform.lib import landing
-from finmatch_platform.lib.schemas import ENTITIES
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone.schemas import ENTITIES
 
 LANDED_DATE_COLUMN = "_landed_date"
 

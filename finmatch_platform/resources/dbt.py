@@ -20,8 +20,8 @@ from typing import Any
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import Field
 
-from finmatch_platform.resources.settings import PROJECT_ROOT, Settings
 from finmatch_platform.resources.warehouse import WarehouseResource
+from finmatch_platform.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 WAREHOUSE_PATH_ENV = "FINMATCH_WAREHOUSE_PATH"

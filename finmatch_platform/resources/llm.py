@@ -41,7 +41,7 @@ from finmatch_platform.lib.llm import (
     OpenAICompatibleProvider,
 )
 from finmatch_platform.lib.retry import RetryPolicy
-from finmatch_platform.resources.settings import Settings, SettingsError
+from finmatch_platform.settings import Settings, SettingsError
 
 REPORTS_FOLDER = "reports"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from finmatch_platform.lib.generation import GenerationConfig
+from finmatch_platform.simulator.generation import GenerationConfig
 
 
 class SyntheticSourceResource(dg.ConfigurableResource):

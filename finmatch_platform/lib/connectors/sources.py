@@ -8,6 +8,7 @@ cursor, the 28 documented fields; the change-log columns ``updated_at`` and ``_d
 
 from __future__ import annotations
 
+from finmatch_platform.landing_zone.schemas import FPR_RECORDS
 from finmatch_platform.lib.connectors.columns import sql_columns
 from finmatch_platform.lib.connectors.declaration import (
     ApiKeyHeader,
@@ -16,7 +17,6 @@ from finmatch_platform.lib.connectors.declaration import (
     PageNumberPaging,
     RestSource,
 )
-from finmatch_platform.lib.schemas import FPR_RECORDS
 
 FPR_MAX_PAGE_SIZE = 200
 PAYSCORE_MAX_PAGE_SIZE = 1000

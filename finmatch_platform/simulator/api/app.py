@@ -35,7 +35,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from finmatch_platform.lib.pagination import (
+from finmatch_platform.landing_zone.schemas import FPR_RECORDS
+from finmatch_platform.simulator.pagination import (
     MAX_CURSOR_LENGTH,
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
@@ -50,7 +51,6 @@ from finmatch_platform.lib.pagination import (
     high_water_mark,
     select_page,
 )
-from finmatch_platform.lib.schemas import FPR_RECORDS
 
 from .faults import FaultConfig, FaultInjector
 from .storage import FprStore, Snapshot, vendor_record_id

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The repository root in a checkout (the package is installed editable); data lives beside it.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_START_DATE = dt.date(2026, 10, 1)
 DEFAULT_API_PORT = 8765

@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finmatch_platform.lib.gc_pause import gc_paused
-from finmatch_platform.lib.pagination import Position
+from finmatch_platform.simulator.pagination import Position
 
 from .app import ApiError, ErrorBody, _drop_unused_422, _error_response
 from .faults import FaultConfig, FaultInjector

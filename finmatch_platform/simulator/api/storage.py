@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from finmatch_platform.landing_zone.layout import PART_FILE
 from finmatch_platform.lib.gc_pause import gc_paused
-from finmatch_platform.lib.landing import PART_FILE
-from finmatch_platform.lib.pagination import Position
+from finmatch_platform.simulator.pagination import Position
 
 ENTITY = "fpr_records"
 _DATE_PREFIX = "date="

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finmatch_platform.lib.schemas import SCREENING_GROUPS
+from finmatch_platform.landing_zone.schemas import SCREENING_GROUPS
 
 from . import reference as ref
 from .config import GenerationConfig

@@ -23,7 +23,7 @@ letter: only the ``api_key`` header, pages ``{"fpr_records", "next_cursor"}`` wi
 (a client stops on an empty page), no changes endpoint (404), record_id a UUID (uuid5 of the landed
 id, stable across restarts) and customer_id ``CUST_`` + 6 digits.
 
-plus the fault-injection knobs of :mod:`finmatch_platform.api.faults` (``FINMATCH_FAULT_*`` /
+plus the fault-injection knobs of :mod:`finmatch_platform.simulator.api.faults` (``FINMATCH_FAULT_*`` /
 ``--fault-*``). Secrets are taken only from the environment, so they never appear in a process
 listing, and are never logged: a missing key stops the server with a message naming the variable.
 """
@@ -37,7 +37,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from finmatch_platform.resources.settings import DEFAULT_API_PORT, Settings, SettingsError, require_secret
+from finmatch_platform.settings import DEFAULT_API_PORT, Settings, SettingsError, require_secret
 
 from . import faults
 from .serving import serve

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from finmatch_platform.lib.schemas import TS
+from finmatch_platform.landing_zone.schemas import TS
 
 SECONDS_PER_DAY = 86_400
 MICROS_PER_SECOND = 1_000_000

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Re-exported: the generator's modules read the enumerations from here.
-from finmatch_platform.lib.vocabulary import (  # noqa: F401
+from finmatch_platform.landing_zone.vocabulary import (  # noqa: F401
     AFFLUENCE_LEVELS,
     CATEGORIES,
     CUSTOMER_TYPES,

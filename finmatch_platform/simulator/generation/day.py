@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from finmatch_platform.lib import landing
-from finmatch_platform.lib.schemas import ENTITIES, PRODUCTS
+from finmatch_platform.landing_zone import layout as landing
+from finmatch_platform.landing_zone.schemas import ENTITIES, PRODUCTS
 
 from . import reference as ref
 from .activity import logins_table, transactions_table

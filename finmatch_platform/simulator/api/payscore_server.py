@@ -17,7 +17,7 @@ FINMATCH_PAYSCORE_DRIFT_SEED        --drift-seed N           seed of the drift's
 (none)                              --access-log             log every request (off by default, for speed)
 ==================================  =======================  ===============================================
 
-plus the fault-injection knobs of :mod:`finmatch_platform.api.faults`: the same ``--fault-*`` flags
+plus the fault-injection knobs of :mod:`finmatch_platform.simulator.api.faults`: the same ``--fault-*`` flags
 as ``finmatch-api``, read from ``FINMATCH_PAYSCORE_FAULT_*`` (not ``FINMATCH_FAULT_*``, so faulting
 one simulated vendor leaves the other alone), applied to ``/api/v1/screening-groups`` only. The key
 is taken only from the environment and never logged.
@@ -32,7 +32,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from finmatch_platform.resources.settings import Settings, SettingsError, require_secret
+from finmatch_platform.settings import Settings, SettingsError, require_secret
 
 from . import faults
 from .serving import serve

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from finmatch_platform.lib.schemas import ACCOUNTS, CREDIT_SCORES, CUSTOMERS
+from finmatch_platform.landing_zone.schemas import ACCOUNTS, CREDIT_SCORES, CUSTOMERS
 
 from . import reference as ref
 from .config import MAX_CUSTOMER_ID, ConfigError, GenerationConfig

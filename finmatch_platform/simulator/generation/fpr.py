@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finmatch_platform.lib.schemas import FPR_RECORDS
+from finmatch_platform.landing_zone.schemas import FPR_RECORDS
 
 from . import reference as ref
 from .activity import organic_transactions

@@ -15,13 +15,13 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from finmatch_platform.api.payscore import PayScoreStore
-from finmatch_platform.api.storage import FprStore, Snapshot
 from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.http import ClientStats
 from finmatch_platform.lib.connectors.paging import Page, encode_anchor
 from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
-from finmatch_platform.lib.pagination import Position
+from finmatch_platform.simulator.api.payscore import PayScoreStore
+from finmatch_platform.simulator.api.storage import FprStore, Snapshot
+from finmatch_platform.simulator.pagination import Position
 
 
 class StorePages:
@@ -77,9 +77,9 @@ def load_landed_warehouse(
 ) -> None:
     """raw.*, the vendor feeds and masked.* from a landing zone, with the platform's own libraries
     (what the ingestion, extraction and masking assets run), for warehouses built without Dagster."""
+    from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES
     from finmatch_platform.lib import masking
     from finmatch_platform.lib.raw_load import load_window
-    from finmatch_platform.lib.schemas import BULK_LOADED_ENTITIES
 
     for schema in ("raw", "meta", "masked"):
         conn.execute(f"create schema if not exists {schema}")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from finmatch_platform.lib.schemas import LOGIN_ACTIVITY, TRANSACTIONS, TS
+from finmatch_platform.landing_zone.schemas import LOGIN_ACTIVITY, TRANSACTIONS, TS
 
 from . import reference as ref
 from .config import MAX_CUSTOMER_ID, GenerationConfig

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finmatch_platform.lib.pagination import (
+from finmatch_platform.simulator.pagination import (
     MAX_CURSOR_LENGTH,
     START,
     InvalidCursor,
@@ -66,7 +66,7 @@ def test_an_altered_payload_or_signature_is_rejected() -> None:
 
 
 def test_a_correctly_signed_cursor_of_an_unknown_version_or_shape_is_rejected() -> None:
-    from finmatch_platform.lib.pagination import _mac  # signing arbitrary payloads needs the internal
+    from finmatch_platform.simulator.pagination import _mac  # signing arbitrary payloads needs the internal
 
     for payload, reason in (
         (b"2:5:FPR1", "version"),
