@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall when the dependency list changes.
 STAMP := $(VENV)/.installed-$(shell cksum setup.py | cut -d' ' -f1)
 
-.PHONY: run test lint bench bootstrap browser clean
+.PHONY: run test test-fast lint lint-sql bench bootstrap browser clean
 
 bootstrap: $(STAMP)
 
@@ -27,11 +27,22 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
-lint: bootstrap
+# ruff's rules and its formatter (ruff.toml), then the SQL.
+lint: bootstrap lint-sql
 	$(VENV)/bin/ruff check finmatch_platform finmatch_platform_tests bench
+	$(VENV)/bin/ruff format --check finmatch_platform finmatch_platform_tests bench
+
+# sqlfluff with the dbt templater (.sqlfluff): rendering needs no warehouse, so the profile's
+# warehouse path points at an in-memory DuckDB whatever the shell has set.
+lint-sql: bootstrap
+	FINMATCH_WAREHOUSE_PATH=:memory: $(VENV)/bin/sqlfluff lint dbt
 
 test: bootstrap browser lint
 	$(VENV)/bin/pytest
+
+# The fast tier: pure lib/ functions and the simulator (generation and its APIs over loopback).
+test-fast: bootstrap
+	$(VENV)/bin/pytest finmatch_platform_tests/lib finmatch_platform_tests/simulator
 
 bench: bootstrap
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done

@@ -10,6 +10,7 @@ setup(
     install_requires=[
         "dagster==1.13.*",
         "dagster-webserver==1.13.*",
+        "dagster-graphql==1.13.*",
         "dagster-duckdb",
         "dagster-dbt",
         # 1.12 pulls a package whose build downloads from the internet.
@@ -35,10 +36,13 @@ setup(
             "schemathesis>=4,<5",
             "hypothesis>=6",
             "ruff>=0.6",
+            # SQL lint of the dbt project (make lint-sql); the dbt templater pins its sqlfluff.
+            "sqlfluff>=4.4,<5",
+            "sqlfluff-templater-dbt>=4.4,<5",
         ],
         "bench": ["dlt[duckdb,parquet]>=1.0"],
     },
-    # HMAC-SHA256 for the masking UDF (lib/masking.py): C with the CPU's SHA extensions, no
+    # HMAC-SHA256 for the masking UDF (lib/masking/tokens.py): C with the CPU's SHA extensions, no
     # library beyond Python's headers and the system compiler.
     ext_modules=[Extension("finmatch_platform.lib._hmac_sha256", ["finmatch_platform/lib/_hmac_sha256.c"])],
     entry_points={

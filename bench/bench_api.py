@@ -56,7 +56,7 @@ def generate_landing(root: Path, records: int, days: int = 20, seed: int = 1) ->
             break
         day = START_DAY + dt.timedelta(days=offset)
         ids = np.arange(first + 1, first + n + 1)
-        day_start_us = int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp() * 1_000_000)
+        day_start_us = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1_000_000)
         stamps = np.sort(day_start_us + rng.integers(0, 86_400_000_000, n))
         day32 = (day - dt.date(1970, 1, 1)).days
         accepted = rng.random(n) < 0.3
@@ -71,9 +71,7 @@ def generate_landing(root: Path, records: int, days: int = 20, seed: int = 1) ->
                 pa.date32()
             ),
             "account_balance": pa.array(np.round(rng.uniform(0, 500_000, n), 2)),
-            "transaction_history": _choice(
-                rng, ["Food & Grocery:3;Travel:1", "Ecom:5", "Fuel:2;Health:1"], n
-            ),
+            "transaction_history": _choice(rng, ["Food & Grocery:3;Travel:1", "Ecom:5", "Fuel:2;Health:1"], n),
             "customer_transaction_value": pa.array(np.round(rng.uniform(0, 80_000, n), 2)),
             "customer_transaction_count": pa.array(rng.integers(0, 60, n), pa.int32()),
             "product_id": pa.array([f"P{k:04d}" for k in rng.integers(1, 40, n)]),
@@ -81,14 +79,10 @@ def generate_landing(root: Path, records: int, days: int = 20, seed: int = 1) ->
             "product_type": _choice(rng, ["Credit Card", "Loan", "Insurance", "Deposit"], n),
             "product_terms": _choice(rng, ["Standard terms apply", "0% for 12 months, then 36% APR"], n),
             "product_sales_amount": pa.array(np.round(rng.uniform(1_000, 900_000, n), 2), mask=~accepted),
-            "product_sales_date": pa.array(np.full(n, day32, np.int32), pa.int32(), mask=~accepted).cast(
-                pa.date32()
-            ),
+            "product_sales_date": pa.array(np.full(n, day32, np.int32), pa.int32(), mask=~accepted).cast(pa.date32()),
             "product_recommendation": _choice(rng, ["A card for your travels", "Grow your savings"], n),
             "product_recommendation_date": pa.array(np.full(n, day32, np.int32)).cast(pa.date32()),
-            "product_recommendation_status": _choice(
-                rng, ["Recommended", "Viewed", "Accepted", "Rejected"], n
-            ),
+            "product_recommendation_status": _choice(rng, ["Recommended", "Viewed", "Accepted", "Rejected"], n),
             "recommendation_score": pa.array(np.round(rng.random(n), 4)),
             # Decimal text, as the contract has it (the vendor documents a string).
             "customer_product_usage": pa.array(np.char.mod("%.4f", rng.random(n)).tolist(), pa.string()),
@@ -153,9 +147,7 @@ def page_through(base_url: str, page_size: int, profile: str = "simulator") -> d
     started = time.perf_counter()
     while True:
         t0 = time.perf_counter()
-        response = session.get(
-            f"{base_url}/fpr_data", params={"page_size": page_size, "cursor": cursor}, timeout=30
-        )
+        response = session.get(f"{base_url}/fpr_data", params={"page_size": page_size, "cursor": cursor}, timeout=30)
         response.raise_for_status()
         page = response.json()
         latencies.append(time.perf_counter() - t0)
@@ -204,10 +196,7 @@ def main() -> int:
         f"FPR API bench ({args.profile} profile): {args.records:,} records; generated in {generate_s:.1f}s, "
         f"server ready in {startup_s:.1f}s"
     )
-    print(
-        f"{'page_size':>9} {'pages':>6} {'seconds':>8} {'records/s':>10}"
-        f" {'page ms p50':>12} {'page ms p95':>12}"
-    )
+    print(f"{'page_size':>9} {'pages':>6} {'seconds':>8} {'records/s':>10} {'page ms p50':>12} {'page ms p95':>12}")
     for run in runs:
         print(
             f"{run['page_size']:>9} {run['pages']:>6} {run['seconds']:>8.2f} {run['records_per_s']:>10,}"
@@ -220,7 +209,7 @@ def main() -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "fpr_api",
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),

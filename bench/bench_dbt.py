@@ -127,9 +127,7 @@ def main() -> None:
     planted = {(b["customer_id"], day) for day in days for b in fraud_bursts(config, day)}
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         alerts = set(
-            conn.execute(
-                "select customer_id, activity_date from marts.fct_fraud_customer_days where is_alert"
-            ).fetchall()
+            conn.execute("select customer_id, activity_date from marts.fraud_customer_days where is_alert").fetchall()
         )
     fraud = {"planted_bursts": len(planted), "alerts": len(alerts), "planted_bursts_alerted": len(planted & alerts)}
     print(
@@ -147,11 +145,11 @@ def main() -> None:
             "marts.fct_transactions",
             "marts.fct_logins",
             "marts.fraud_suspicious_transactions",
-            "marts.fct_fraud_customer_days",
+            "marts.fraud_customer_days",
         ],
     )
     report = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "load_average_1m": os.getloadavg()[0],
         "customers": options.customers,

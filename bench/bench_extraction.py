@@ -78,7 +78,9 @@ def start_api_server(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(executable), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -135,8 +137,14 @@ def run_engine(base_url: str, db_path: Path, merge_every: int) -> dict[str, Any]
     finally:
         conn.close()
     return {
-        "records": summary.records, "pages": summary.pages, "checkpoints": summary.checkpoints, "merges": summary.merges,
-        "rows": rows[0], "distinct_ids": rows[1], "seconds": seconds, "records_per_s": summary.records / seconds,
+        "records": summary.records,
+        "pages": summary.pages,
+        "checkpoints": summary.checkpoints,
+        "merges": summary.merges,
+        "rows": rows[0],
+        "distinct_ids": rows[1],
+        "seconds": seconds,
+        "records_per_s": summary.records / seconds,
     }
 
 
@@ -163,7 +171,11 @@ def run_dlt(base_url: str, work_dir: Path) -> dict[str, Any]:
                     "name": "fpr_records",
                     "primary_key": "record_id",
                     "write_disposition": "merge",
-                    "endpoint": {"path": "fpr_data", "params": {"page_size": PAGE_SIZE}, "data_selector": "fpr_records"},
+                    "endpoint": {
+                        "path": "fpr_data",
+                        "params": {"page_size": PAGE_SIZE},
+                        "data_selector": "fpr_records",
+                    },
                 }
             ],
         }
@@ -179,7 +191,13 @@ def run_dlt(base_url: str, work_dir: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     with duckdb.connect(str(db_path), read_only=True) as conn:
         rows, distinct = conn.execute("select count(*), count(distinct record_id) from raw.fpr_records").fetchone()
-    return {"records": rows, "rows": rows, "distinct_ids": distinct, "seconds": seconds, "records_per_s": rows / seconds}
+    return {
+        "records": rows,
+        "rows": rows,
+        "distinct_ids": distinct,
+        "seconds": seconds,
+        "records_per_s": rows / seconds,
+    }
 
 
 def main() -> int:
@@ -246,27 +264,41 @@ def main() -> int:
     for label, runs in rows:
         print(f"{label:<40} {min(r['seconds'] for r in runs):>7.2f} {best(runs):>10,.0f} {median(runs):>11,.0f}")
     print(f"checkpoint log vs a transaction per page = {engine_rate / best(per_page):.2f}x")
-    print(f"engine / ceiling = {vs_ceiling:.2f} (target >= {TARGET_VS_CEILING}) -> "
-          f"{'meets' if vs_ceiling >= TARGET_VS_CEILING else 'MISSES'}")
+    print(
+        f"engine / ceiling = {vs_ceiling:.2f} (target >= {TARGET_VS_CEILING}) -> "
+        f"{'meets' if vs_ceiling >= TARGET_VS_CEILING else 'MISSES'}"
+    )
     if vs_dlt is not None:
-        print(f"engine / dlt     = {vs_dlt:.2f} (target >= {TARGET_VS_DLT}) -> {'meets' if vs_dlt >= TARGET_VS_DLT else 'MISSES'}")
+        print(
+            f"engine / dlt     = {vs_dlt:.2f} (target >= {TARGET_VS_DLT}) -> {'meets' if vs_dlt >= TARGET_VS_DLT else 'MISSES'}"
+        )
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "fpr_extraction",
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_1m": os.getloadavg()[0]},
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_1m": os.getloadavg()[0],
+        },
         "records": args.records,
         "page_size": PAGE_SIZE,
         "checkpoint_every": CHECKPOINT_EVERY,
         "rounds": args.rounds,
         "dlt_rounds": args.dlt_rounds,
-        "records_per_s": {"ceiling": round(ceiling_rate), "engine": round(engine_rate),
-                          "engine_transaction_per_page": round(best(per_page)),
-                          "dlt": round(dlt_rate) if dlt_rate else None},
-        "median_records_per_s": {"ceiling": round(median(ceilings)), "engine": round(median(engines)),
-                                 "dlt": round(median(dlt_runs)) if dlt_runs else None},
+        "records_per_s": {
+            "ceiling": round(ceiling_rate),
+            "engine": round(engine_rate),
+            "engine_transaction_per_page": round(best(per_page)),
+            "dlt": round(dlt_rate) if dlt_rate else None,
+        },
+        "median_records_per_s": {
+            "ceiling": round(median(ceilings)),
+            "engine": round(median(engines)),
+            "dlt": round(median(dlt_runs)) if dlt_runs else None,
+        },
         "ratios": {"engine_vs_ceiling": round(vs_ceiling, 3), "engine_vs_dlt": round(vs_dlt, 2) if vs_dlt else None},
         "targets": {"engine_vs_ceiling": TARGET_VS_CEILING, "engine_vs_dlt": TARGET_VS_DLT},
         "meets_targets": vs_ceiling >= TARGET_VS_CEILING and (vs_dlt is None or vs_dlt >= TARGET_VS_DLT),

@@ -22,7 +22,7 @@ see the same machine load (other processes only ever add time); the table report
 of each (the usual benchmark convention) and the JSON also keeps every round, the per-round
 ratios and the CPU seconds. Results are written to ``bench/results/bench_generation.json``.
 
-Targets (issue 2): >= 80x the per-row Faker rate (customers, and warm transactions), and 1,000,000
+Targets: >= 80x the per-row Faker rate (customers, and warm transactions), and 1,000,000
 customers in under 5 s on a 2-core machine.
 """
 
@@ -79,7 +79,9 @@ def faker_customers(n: int, seed: int = 42) -> list[dict[str, object]]:
         rows.append(
             {
                 "customer_id": f"C{i:09d}",
-                "title": ("Master" if age < 18 else "Mr") if male else ("Miss" if age < 18 else "Mrs" if married else "Ms"),
+                "title": ("Master" if age < 18 else "Mr")
+                if male
+                else ("Miss" if age < 18 else "Mrs" if married else "Ms"),
                 "first_name": first,
                 "middle_name": fake.first_name_male() if rnd.random() < 0.35 else None,
                 "last_name": last,
@@ -126,7 +128,9 @@ def faker_transactions(n: int, seed: int = 42) -> list[dict[str, object]]:
             "transaction_id": f"T20261002{i:09d}",
             "account_id": f"A{fake.random_int(10, 9_999_999_999):010d}",
             "customer_id": f"C{fake.random_int(1, 999_999_999):09d}",
-            "transaction_ts": fake.date_time_between(start_date=day, end_date=day + dt.timedelta(days=1), tzinfo=dt.UTC),
+            "transaction_ts": fake.date_time_between(
+                start_date=day, end_date=day + dt.timedelta(days=1), tzinfo=dt.UTC
+            ),
             "amount": round(fake.pyfloat(min_value=10, max_value=50_000), 2),
             "currency": "INR",
             "mode": fake.random_element(ref.MODES),
@@ -188,7 +192,12 @@ def main() -> None:
     seconds_1m = 1_000_000 / customers_rate
     results = {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "threads_used": WORKERS, "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads_used": WORKERS,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "repeat": args.repeat,
         "customers": {"rows": customers_rows, "seconds": round(customers_s, 3), "rows_per_s": round(customers_rate)},
         "transactions_one_day": {
@@ -205,9 +214,21 @@ def main() -> None:
             "rows_per_s": round(tx_cold_rate),
             "caches": "cold: every cache dropped, the customer blocks drawn in the timed run",
         },
-        "logins_one_day": {"rows": login_rows, "seconds": round(logins_s, 4), "rows_per_s": round(login_rows / logins_s)},
-        "faker_customers_per_row": {"rows": faker_c_rows, "seconds": round(faker_c_s, 3), "rows_per_s": round(faker_c_rate)},
-        "faker_transactions_per_row": {"rows": faker_t_rows, "seconds": round(faker_t_s, 3), "rows_per_s": round(faker_t_rate)},
+        "logins_one_day": {
+            "rows": login_rows,
+            "seconds": round(logins_s, 4),
+            "rows_per_s": round(login_rows / logins_s),
+        },
+        "faker_customers_per_row": {
+            "rows": faker_c_rows,
+            "seconds": round(faker_c_s, 3),
+            "rows_per_s": round(faker_c_rate),
+        },
+        "faker_transactions_per_row": {
+            "rows": faker_t_rows,
+            "seconds": round(faker_t_s, 3),
+            "rows_per_s": round(faker_t_rate),
+        },
         "ratio_customers_vs_faker": round(customers_rate / faker_c_rate, 1),
         "ratio_transactions_vs_faker": round(tx_rate / faker_t_rate, 1),
         "ratio_transactions_cold_vs_faker": round(tx_cold_rate / faker_t_rate, 1),
@@ -215,7 +236,9 @@ def main() -> None:
         "faker_seconds_for_1m_customers_extrapolated": round(1_000_000 / faker_c_rate, 1),
         "median_round_ratio_customers": float(np.median([r["ratio_customers"] for r in rounds])),
         "median_round_ratio_transactions": float(np.median([r["ratio_transactions_warm"] for r in rounds])),
-        "cpu_seconds_for_1m_customers": round(min(r["customers_cpu_s"] for r in rounds) * 1_000_000 / customers_rows, 3),
+        "cpu_seconds_for_1m_customers": round(
+            min(r["customers_cpu_s"] for r in rounds) * 1_000_000 / customers_rows, 3
+        ),
         "load_average": os.getloadavg()[0],
         "rounds": rounds,
         "targets": {"ratio": TARGET_RATIO, "seconds_for_1m_customers": TARGET_SECONDS_1M},
@@ -251,7 +274,9 @@ def main() -> None:
         f"ratio transactions vs Faker, cold (the first day of a run: its {config.customers:,}-customer blocks "
         f"drawn in the timed run): {results['ratio_transactions_cold_vs_faker']}x"
     )
-    print(f"1,000,000 customers: {seconds_1m:.2f} s (target < {TARGET_SECONDS_1M:.0f} s); Faker would take {results['faker_seconds_for_1m_customers_extrapolated']} s")
+    print(
+        f"1,000,000 customers: {seconds_1m:.2f} s (target < {TARGET_SECONDS_1M:.0f} s); Faker would take {results['faker_seconds_for_1m_customers_extrapolated']} s"
+    )
     print(
         f"targets met: {results['targets_met']}  ({os.cpu_count()} CPUs, {WORKERS} threads, "
         f"CPU time for 1M customers {results['cpu_seconds_for_1m_customers']} s, load average {results['load_average']:.2f})"

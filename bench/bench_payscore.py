@@ -49,7 +49,7 @@ API_KEY = "bench-payscore-key"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVER = Path(sys.executable).with_name("finmatch-payscore-api")
 SOURCE = sources.screening_groups()
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def generate(landing_dir: Path, groups: int) -> int:
@@ -189,7 +189,7 @@ def main() -> int:
         json.dumps(
             {
                 "benchmark": "payscore_extraction",
-                "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "groups": total,
                 "per_page": PER_PAGE,
                 "load_average_1m": load,

@@ -27,8 +27,13 @@ from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
 from finmatch_platform.lib.connectors.writer import read_state, table_exists
 from finmatch_platform.lib.masking import KEY_ENV_VAR, MaskingKeyError, Policy, key_id, load_policy, policy_token
 from finmatch_platform.lib.quarantine_masking import payload_masker
-from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
-from finmatch_platform.settings import Settings, SettingsError, payscore_variable
+from finmatch_platform.resources.vendor_apis import (
+    FprApiResource,
+    PayScoreApiResource,
+    VendorApiResource,
+    invalid_settings,
+)
+from finmatch_platform.settings import Settings, SettingsError
 
 log = logging.getLogger("finmatch.connector_debug")
 
@@ -59,10 +64,7 @@ def build_resource(
         names = {"base_url": f"--base-url or {url_env}", "api_key_header": "FINMATCH_API_KEY_HEADER"}
         if page_size:  # else the PayScore page size came from its variable
             names |= dict.fromkeys(("page_size", "max_records_per_page"), "--page-size")
-        problems = "; ".join(
-            f"{names.get(str(e['loc'][0])) or payscore_variable(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors()
-        )
-        raise SettingsError(f"invalid {source} setting: {problems}") from None
+        raise invalid_settings(source, exc, names) from None
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def masked_sample(
     columns: Sequence[str], rows: Sequence[Sequence[Any]], show: Callable[[str, Any], Any]
 ) -> pd.DataFrame:
     return pd.DataFrame(
-        [[show(c, v) for c, v in zip(columns, row)] for row in rows], columns=list(columns), dtype=object
+        [[show(c, v) for c, v in zip(columns, row, strict=True)] for row in rows], columns=list(columns), dtype=object
     )
 
 

@@ -8,6 +8,12 @@ GROUP_INGESTION = "ingestion"
 GROUP_EXTRACTION = "extraction"
 GROUP_CUSTOMERS = "customers"
 GROUP_INSIGHTS = "insights"
+# dbt's groups follow its folders: staging/ (with the seeds) and intermediate/ are groups of their
+# name, and marts/<domain>/... becomes the group marts_<domain>.
+GROUP_STAGING = "staging"
+MARTS_GROUP_PREFIX = "marts_"
+# The kind dagster-dbt gives every dbt model and seed: how jobs select them without loading dbt.
+KIND_DBT = "dbt"
 
 # Warehouse schemas (dbt adds staging and marts).
 SCHEMA_RAW = "raw"

@@ -1,4 +1,11 @@
-"""The one code location: every asset, check, job, schedule, sensor and resource."""
+"""The one code location: every asset, check, job, schedule, sensor and resource.
+
+Nothing is built at import. Dagster calls ``defs`` (``@dg.definitions``) when it loads the code
+location; it reads the settings once and hands them, or what follows from them (the daily
+calendar, the resources, the sensor interval), to ``build_definitions``, which tests call with
+settings of their own. Reading the dbt manifest (and parsing the project when it is stale)
+happens there, when the dbt assets are built.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +13,27 @@ import dagster as dg
 from pydantic import ValidationError
 
 from finmatch_platform.assets.customers import customer_assets, customer_checks
-from finmatch_platform.assets.dbt import dbt_assets_defs
+from finmatch_platform.assets.dbt import build_dbt_assets
 from finmatch_platform.assets.extraction import extraction_assets
-from finmatch_platform.assets.ingestion import raw_assets
+from finmatch_platform.assets.ingestion import build_raw_assets
 from finmatch_platform.assets.insights import insight_report_assets, insight_report_checks
-from finmatch_platform.assets.synthetic import synthetic_source_day
-from finmatch_platform.freshness import mart_freshness_checks, mart_freshness_sensor
+from finmatch_platform.assets.synthetic import build_synthetic_source_day
+from finmatch_platform.freshness import build_mart_freshness
 from finmatch_platform.jobs import daily_source_job, fpr_extraction_job, payscore_extraction_job, refresh_warehouse_job
+from finmatch_platform.partitions import daily_partitions_def
 from finmatch_platform.resources.dbt import build_dbt_resource
 from finmatch_platform.resources.llm import build_llm_resource
 from finmatch_platform.resources.masking import MaskingResource
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
-from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource
+from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, invalid_settings
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.schedules import daily_source_schedule, payscore_schedule
-from finmatch_platform.sensors import fpr_api_sensor, payscore_api_sensor, sensor_interval_s
-from finmatch_platform.settings import Settings, SettingsError, payscore_variable
-
-SETTINGS = Settings.from_env()
-
-# Masked tables, dbt models and reports follow their inputs by declarative automation; this
-# sensor evaluates their conditions and is on by default, so `make run` needs no clicks.
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "finmatch_automation",
-    target=dg.AssetSelection.all(),
-    # FINMATCH_AUTOMATION=0 starts it stopped (a controlled demo, or a test that launches runs itself).
-    default_status=dg.DefaultSensorStatus.RUNNING if SETTINGS.automation else dg.DefaultSensorStatus.STOPPED,
-    minimum_interval_seconds=sensor_interval_s(),
-)
+from finmatch_platform.sensors import build_automation_sensor, build_fpr_api_sensor, build_payscore_api_sensor
+from finmatch_platform.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the code location; keys are read from the environment at run time."""
     warehouse = WarehouseResource(database=str(settings.warehouse_path))
     return {
         "warehouse": warehouse,
@@ -62,28 +59,43 @@ def build_payscore_resource(settings: Settings) -> PayScoreApiResource:
     try:
         return PayScoreApiResource(api_key=dg.EnvVar("FINMATCH_PAYSCORE_API_KEY"), **settings.payscore)
     except ValidationError as exc:
-        problems = "; ".join(f"{payscore_variable(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
-        raise SettingsError(f"invalid PayScore setting: {problems}") from None
+        raise invalid_settings("PayScore", exc) from None
 
 
-RESOURCES = build_resources(SETTINGS)
-PAYSCORE_SYNC_HOURS = RESOURCES["payscore_api"].sync_frequency_hours  # type: ignore[attr-defined]
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The code location for ``settings``: the same settings always give the same graph."""
+    partitions_def = daily_partitions_def(settings.start_date)
+    resources = build_resources(settings)
+    payscore: PayScoreApiResource = resources["payscore_api"]  # type: ignore[assignment]
+    dbt_assets = build_dbt_assets(partitions_def)
+    freshness_checks, freshness_sensor = build_mart_freshness(dbt_assets.mart_keys())
+    interval_s = settings.sensor_interval_s
+    return dg.Definitions(
+        assets=[
+            build_synthetic_source_day(partitions_def),
+            *build_raw_assets(partitions_def),
+            *extraction_assets,
+            *customer_assets,
+            *dbt_assets.all,
+            *insight_report_assets,
+        ],
+        asset_checks=[*customer_checks, *insight_report_checks, *freshness_checks],
+        jobs=[daily_source_job, fpr_extraction_job, payscore_extraction_job, refresh_warehouse_job],
+        schedules=[daily_source_schedule, payscore_schedule(payscore.sync_frequency_hours)],
+        sensors=[
+            build_fpr_api_sensor(interval_s),
+            build_payscore_api_sensor(interval_s),
+            build_automation_sensor(interval_s, running=settings.automation),
+            freshness_sensor,
+        ],
+        resources=resources,
+        # Steps run in the run's process: every warehouse step takes the pool's one slot anyway, and a
+        # subprocess per step would spend more time importing than most steps spend working.
+        executor=dg.in_process_executor,
+    )
 
-defs = dg.Definitions(
-    assets=[
-        synthetic_source_day,
-        *raw_assets,
-        *extraction_assets,
-        *customer_assets,
-        *dbt_assets_defs,
-        *insight_report_assets,
-    ],
-    asset_checks=[*customer_checks, *insight_report_checks, *mart_freshness_checks],
-    jobs=[daily_source_job, fpr_extraction_job, payscore_extraction_job, refresh_warehouse_job],
-    schedules=[daily_source_schedule, payscore_schedule(PAYSCORE_SYNC_HOURS)],
-    sensors=[fpr_api_sensor, payscore_api_sensor, automation_sensor, mart_freshness_sensor],
-    resources=RESOURCES,
-    # Steps run in the run's process: every warehouse step takes the pool's one slot anyway, and a
-    # subprocess per step would spend more time importing than most steps spend working.
-    executor=dg.in_process_executor,
-)
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What Dagster loads (workspace.yaml's ``attribute: defs``): the definitions for the environment."""
+    return build_definitions(Settings.from_env())

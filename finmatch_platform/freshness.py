@@ -5,32 +5,34 @@ marts within minutes. A mart not updated for 26 hours (a day plus slack) has mis
 its check fails (severity WARN: the data is still correct, only late). The checks are evaluated
 by their own sensor, on by default, and show in each mart's Checks tab.
 
-Dagster 1.12 superseded these checks by the preview FreshnessPolicy; checks are kept because
-they need no instance flag and appear with every other check on the asset.
+Checks rather than the preview ``FreshnessPolicy``, which supersedes them: they need no instance
+flag and appear with every other check on the asset. The mart keys come from the built dbt assets
+(``DbtAssets.mart_keys``), so this module reads no manifest.
 """
+
+from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Sequence
 
 import dagster as dg
 
-from finmatch_platform.assets.dbt import MARTS_GROUP_PREFIX, dbt_assets_defs
-
 MART_MAX_AGE = dt.timedelta(hours=26)
+FRESHNESS_SENSOR_INTERVAL_S = 600
 
-MART_KEYS: list[dg.AssetKey] = sorted(
-    key
-    for assets_def in dbt_assets_defs
-    for key, group in assets_def.group_names_by_key.items()
-    if group.startswith(MARTS_GROUP_PREFIX)
-)
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", category=dg.SupersessionWarning)
-    mart_freshness_checks = dg.build_last_update_freshness_checks(assets=MART_KEYS, lower_bound_delta=MART_MAX_AGE)
-    mart_freshness_sensor = dg.build_sensor_for_freshness_checks(
-        freshness_checks=mart_freshness_checks,
-        name="mart_freshness_checks",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=600,
-    )
+def build_mart_freshness(
+    mart_keys: Sequence[dg.AssetKey],
+) -> tuple[list[dg.AssetChecksDefinition], dg.SensorDefinition]:
+    """One last-update check per mart, and the sensor that evaluates them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.SupersessionWarning)
+        checks = list(dg.build_last_update_freshness_checks(assets=list(mart_keys), lower_bound_delta=MART_MAX_AGE))
+        sensor = dg.build_sensor_for_freshness_checks(
+            freshness_checks=checks,
+            name="mart_freshness_checks",
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=FRESHNESS_SENSOR_INTERVAL_S,
+        )
+    return checks, sensor

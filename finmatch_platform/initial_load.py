@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from finmatch_platform.lib.load_plan import LoadPlan, format_elapsed, plan_load, progress_line
-from finmatch_platform.lib.webserver import (
+from finmatch_platform.webserver_client import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     RUN_DONE,
@@ -149,8 +149,8 @@ def run_initial_load(client: WebserverClient, *, timeout_s: float, poll_s: float
         progress.say(f"Initial load: build run {run_id[:8]} for {first} to {last} ({client.url}/runs/{run_id})")
 
         def poll_run() -> tuple[str, bool]:
-            state = client.run(run_id)
-            return state.status, state.status in RUN_DONE
+            status = client.run_status(run_id)
+            return status, status in RUN_DONE
 
         status = _wait(poll_run, progress, "build", timeout_s, poll_s)
         if status != "SUCCESS":

@@ -1,4 +1,8 @@
-"""The daily calendar shared by source activity and the facts built from it."""
+"""The daily calendar shared by source activity and the facts built from it.
+
+Its first day is a setting (``FINMATCH_START_DATE``), so the partitions definition is made by the
+definitions builder from the settings it read, and handed to the asset factories.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ import datetime as dt
 
 import dagster as dg
 
-from finmatch_platform.settings import Settings
 
-START_DATE: dt.date = Settings.from_env().start_date
-
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE.isoformat(), timezone="UTC")
+def daily_partitions_def(start_date: dt.date) -> dg.DailyPartitionsDefinition:
+    """One partition per UTC day from ``start_date`` (the bank's go-live day)."""
+    return dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:

@@ -1,4 +1,9 @@
-"""Sensors: react to new data at the vendor APIs, and retry a failed extraction with backoff."""
+"""Sensors: react to new data at the vendor APIs, retry a failed extraction with backoff, and
+evaluate the assets' automation conditions.
+
+How often they may run is a setting (``FINMATCH_SENSOR_INTERVAL_SECONDS``), so they are made by
+functions that the definitions builder calls with the interval it read.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,8 @@ from finmatch_platform.assets.extraction import CURSOR_METADATA_KEY, FPR_RECORDS
 from finmatch_platform.jobs import fpr_extraction_job, payscore_extraction_job
 from finmatch_platform.lib.connectors import sensing
 from finmatch_platform.resources.vendor_apis import FprApiResource, PayScoreApiResource, VendorApiResource
-from finmatch_platform.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
 
 MARK_TAG = "finmatch/source_mark"
-
-
-def sensor_interval_s() -> int:
-    """FINMATCH_SENSOR_INTERVAL_SECONDS: how often the daemon may ask an API (default 30 s)."""
-    try:
-        return Settings.from_env().sensor_interval_s
-    except ValueError:
-        return DEFAULT_SENSOR_INTERVAL_S
 
 
 def stored_position(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
@@ -64,27 +60,52 @@ def evaluate(
     )
 
 
-@dg.sensor(
-    job=fpr_extraction_job,
-    minimum_interval_seconds=sensor_interval_s(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Asks the FPR API what lies past the stored cursor (its changes endpoint, or a one-record probe "
-        "where it has none) and requests one extraction run per new mark; a failed run is retried with backoff."
-    ),
-)
-def fpr_api_sensor(context: dg.SensorEvaluationContext, fpr_api: FprApiResource) -> dg.SensorResult:
-    return evaluate(context, fpr_api, FPR_RECORDS_KEY, fpr_extraction_job.name)
+def build_fpr_api_sensor(minimum_interval_s: int) -> dg.SensorDefinition:
+    """Requests an FPR extraction when the API has records past the stored cursor."""
+
+    @dg.sensor(
+        job=fpr_extraction_job,
+        minimum_interval_seconds=minimum_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Asks the FPR API what lies past the stored cursor (its changes endpoint, or a one-record probe "
+            "where it has none) and requests one extraction run per new mark; a failed run is retried with backoff."
+        ),
+    )
+    def fpr_api_sensor(context: dg.SensorEvaluationContext, fpr_api: FprApiResource) -> dg.SensorResult:
+        return evaluate(context, fpr_api, FPR_RECORDS_KEY, fpr_extraction_job.name)
+
+    return fpr_api_sensor
 
 
-@dg.sensor(
-    job=payscore_extraction_job,
-    minimum_interval_seconds=sensor_interval_s(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Asks the PayScore API for one screening group updated after the stored watermark and requests "
-        "one extraction run per new mark; a failed run is retried with backoff."
-    ),
-)
-def payscore_api_sensor(context: dg.SensorEvaluationContext, payscore_api: PayScoreApiResource) -> dg.SensorResult:
-    return evaluate(context, payscore_api, SCREENING_GROUP_KEY, payscore_extraction_job.name)
+def build_payscore_api_sensor(minimum_interval_s: int) -> dg.SensorDefinition:
+    """Requests a PayScore extraction when a screening group changed after the stored watermark."""
+
+    @dg.sensor(
+        job=payscore_extraction_job,
+        minimum_interval_seconds=minimum_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Asks the PayScore API for one screening group updated after the stored watermark and requests "
+            "one extraction run per new mark; a failed run is retried with backoff."
+        ),
+    )
+    def payscore_api_sensor(context: dg.SensorEvaluationContext, payscore_api: PayScoreApiResource) -> dg.SensorResult:
+        return evaluate(context, payscore_api, SCREENING_GROUP_KEY, payscore_extraction_job.name)
+
+    return payscore_api_sensor
+
+
+def build_automation_sensor(minimum_interval_s: int, running: bool) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the declarative-automation conditions of every asset.
+
+    Masked tables, dbt models and reports follow their inputs by declarative automation; with
+    ``running`` the sensor is on from the start, so ``make run`` needs no clicks. Off
+    (FINMATCH_AUTOMATION=0) suits a controlled demo, or a test that launches runs itself.
+    """
+    return dg.AutomationConditionSensorDefinition(
+        "finmatch_automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=minimum_interval_s,
+    )

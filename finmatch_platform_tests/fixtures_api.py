@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 # A test-only key, long and distinctive so a leak into logs or bodies is easy to grep for.
 FPR_TEST_API_KEY = "fpr-test-key-3c9e1b7d5a"
 FPR_START_DAY = dt.date(2026, 10, 1)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _FINMATCH_API = Path(sys.executable).with_name("finmatch-api")
 _FAULT_KNOBS = {f.name for f in dataclasses.fields(FaultConfig)}
 # Written out here, not imported from the server, so vendor-profile tests check its ids independently.

@@ -33,7 +33,9 @@ def chromium() -> str:
         found = shutil.which(candidate)
         if found:
             return found
-    pytest.skip("chromium is not installed (Debian: apt-get update && apt-get install -y chromium; `make test` does it)")
+    pytest.skip(
+        "chromium is not installed (Debian: apt-get update && apt-get install -y chromium; `make test` does it)"
+    )
 
 
 def dump_dom(binary: str, url: str, profile: Path, *, budget_ms: int = 20_000, timeout_s: float = 120) -> str:

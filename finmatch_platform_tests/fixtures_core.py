@@ -35,6 +35,16 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+def source_assets(start: dt.date = START) -> list[dg.AssetsDefinition]:
+    """The partitioned source assets (the landing multi-asset and raw/*) on a calendar from ``start``."""
+    from finmatch_platform.assets.ingestion import build_raw_assets
+    from finmatch_platform.assets.synthetic import build_synthetic_source_day
+    from finmatch_platform.partitions import daily_partitions_def
+
+    partitions_def = daily_partitions_def(start)
+    return [build_synthetic_source_day(partitions_def), *build_raw_assets(partitions_def)]
+
+
 @pytest.fixture()
 def resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from finmatch_platform.definitions import build_resources

@@ -22,6 +22,7 @@ Every request needs ``Authorization: Bearer <STAND_IN_KEY>`` (401 otherwise) and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -190,10 +191,8 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client timed out and left
                 self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length") or 0)
@@ -235,7 +234,9 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                     "id": f"chatcmpl-{count}",
                     "object": "chat.completion",
                     "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
                     "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())},
                 },
             )
@@ -299,7 +300,8 @@ def planted_figures(warehouse: InsightsWarehouse) -> PlantedFigures:
         fpr = _frame(conn, "select * from raw.fpr_records")
         transactions = _frame(conn, "select customer_id, amount, reason from raw.transactions")
         suspicious = _frame(
-            conn, "select customer_id, transaction_date from marts.fct_transaction_risk_signals where is_impossible_travel"
+            conn,
+            "select customer_id, transaction_date from marts.fraud_transaction_risk_signals where is_impossible_travel",
         )
     finally:
         conn.close()
@@ -309,9 +311,11 @@ def planted_figures(warehouse: InsightsWarehouse) -> PlantedFigures:
     live = latest[~latest["_deleted"].fillna(False).astype(bool)]
 
     # Churn against satisfaction: each customer's latest read by the FPR engine.
-    per_customer = live.sort_values(
-        ["customer_id", "product_recommendation_date", "updated_at", "record_id"]
-    ).groupby("customer_id").tail(1)
+    per_customer = (
+        live.sort_values(["customer_id", "product_recommendation_date", "updated_at", "record_id"])
+        .groupby("customer_id")
+        .tail(1)
+    )
     per_customer = per_customer.dropna(subset=["customer_satisfaction_score", "customer_churn_probability"])
     low = per_customer[per_customer["customer_satisfaction_score"] <= 4]
     high = per_customer[per_customer["customer_satisfaction_score"] >= 7]

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finmatch_platform.lib.webserver import RUN_DONE, RunState, WebserverClient
+from finmatch_platform.webserver_client import RUN_DONE, RunState, WebserverClient
 from finmatch_platform_tests.fixtures_core import SMALL_CUSTOMERS, TEST_MASKING_KEY
 from finmatch_platform_tests.servers import free_port
 
@@ -151,7 +151,7 @@ def _like_a_terminal() -> None:
 @pytest.fixture(scope="session")
 def live_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
     root = tmp_path_factory.mktemp("live-platform")
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     platform = LivePlatform(
         root=root,
         data_dir=root / "data",
@@ -166,8 +166,13 @@ def live_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlat
     with platform.log.open("wb") as log:
         # A session of its own, like a terminal's foreground job: SIGINT reaches the script.
         platform.process = subprocess.Popen(
-            ["bash", "scripts/run.sh"], cwd=ROOT, env=platform.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_like_a_terminal,
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            env=platform.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_like_a_terminal,
         )
     platform.client = WebserverClient(platform.ui_url)
     try:

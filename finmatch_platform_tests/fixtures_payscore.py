@@ -192,7 +192,7 @@ def expected_screening_groups(landing_dir: Path, updated_since: dt.datetime | No
         conn.execute("set TimeZone = 'UTC'")
         cursor = conn.execute(_LATEST_SQL, [files, updated_since])
         names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        rows = [dict(zip(names, values, strict=False)) for values in cursor.fetchall()]
     for row in rows:
         row["settings"] = json.loads(row["settings"]) if row["settings"] is not None else None
     return rows

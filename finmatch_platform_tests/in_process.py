@@ -19,8 +19,9 @@ from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.http import ClientStats
 from finmatch_platform.lib.connectors.paging import Page, encode_anchor
 from finmatch_platform.lib.connectors.sync import SyncSummary, sync_source
+from finmatch_platform.simulator.api.landed import Snapshot
 from finmatch_platform.simulator.api.payscore import PayScoreStore
-from finmatch_platform.simulator.api.storage import FprStore, Snapshot
+from finmatch_platform.simulator.api.storage import FprStore
 from finmatch_platform.simulator.pagination import Position
 
 
@@ -56,7 +57,7 @@ def payscore_pages(landing_root: Path, page_size: int = 1000) -> StorePages:
     """PayScore's screening groups; positions are the engine's ``(updated_at, id)`` watermarks."""
 
     def watermark(_stop: int, key: Position) -> str:
-        moment = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=key.updated_at_us)
+        moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=key.updated_at_us)
         return encode_anchor((moment, key.record_id))
 
     return StorePages(PayScoreStore(landing_root, refresh_interval=0), watermark, page_size)

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from finmatch_platform.landing_zone import layout as landing
 from finmatch_platform.landing_zone import schemas
-from finmatch_platform.simulator.api import app, server, storage
+from finmatch_platform.simulator.api import app, landed, server, storage
 from finmatch_platform.simulator.api.faults import FaultConfig, decide
 from finmatch_platform.simulator.api.storage import FprStore
 from finmatch_platform.simulator.pagination import START, decode_cursor, derive_cursor_secret, encode_cursor
@@ -73,9 +73,7 @@ def get(
     )
 
 
-def sync(
-    api: LiveApi, cursor: str | None = None, page_size: int = 100
-) -> tuple[list[dict[str, Any]], str, int]:
+def sync(api: LiveApi, cursor: str | None = None, page_size: int = 100) -> tuple[list[dict[str, Any]], str, int]:
     """Page from ``cursor`` until has_more is false: (records, final next_cursor, pages)."""
     records: list[dict[str, Any]] = []
     pages = 0
@@ -158,9 +156,7 @@ def source_state(landing_dir: Path) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- the feed
 
 
-def test_the_full_feed_paged_at_100_equals_the_sources_latest_state(
-    fpr_api: LiveApi, fpr_landing: Path
-) -> None:
+def test_the_full_feed_paged_at_100_equals_the_sources_latest_state(fpr_api: LiveApi, fpr_landing: Path) -> None:
     records, _cursor, pages = sync(fpr_api, page_size=100)
 
     expected = expected_feed(fpr_landing)
@@ -204,9 +200,7 @@ def test_records_render_dates_as_iso_timestamps_in_utc_with_microseconds_and_nul
     assert all(isinstance(r["recommendation_score"], float) for r in live)
 
 
-def test_a_deleted_record_arrives_once_as_a_tombstone(
-    fpr_handbuilt_api: LiveApi, fpr_handbuilt_landing: Path
-) -> None:
+def test_a_deleted_record_arrives_once_as_a_tombstone(fpr_handbuilt_api: LiveApi, fpr_handbuilt_landing: Path) -> None:
     records, _cursor, _pages = sync(fpr_handbuilt_api)
 
     tombstones = [r for r in records if r["_deleted"]]
@@ -214,9 +208,7 @@ def test_a_deleted_record_arrives_once_as_a_tombstone(
     for tombstone in tombstones:
         assert [r["record_id"] for r in records].count(tombstone["record_id"]) == 1
         assert all(
-            tombstone[name] is None
-            for name in RECORD_FIELDS
-            if name not in ("record_id", "updated_at", "_deleted")
+            tombstone[name] is None for name in RECORD_FIELDS if name not in ("record_id", "updated_at", "_deleted")
         )
 
 
@@ -249,9 +241,7 @@ def test_an_empty_page_keeps_the_cursor_where_it_was(fpr_api: LiveApi) -> None:
     assert page == {"fpr_records": [], "next_cursor": cursor, "has_more": False}
 
 
-def test_an_empty_feed_still_returns_a_cursor_that_later_finds_the_first_day(
-    start_api: Any, tmp_path: Path
-) -> None:
+def test_an_empty_feed_still_returns_a_cursor_that_later_finds_the_first_day(start_api: Any, tmp_path: Path) -> None:
     api = start_api(tmp_path / "landing")  # nothing landed yet, not even the folder
     first = get(api).json()
     assert first["fpr_records"] == [] and first["has_more"] is False and first["next_cursor"]
@@ -261,9 +251,7 @@ def test_an_empty_feed_still_returns_a_cursor_that_later_finds_the_first_day(
     assert [r["record_id"] for r in records] == [f"FPR{i:010d}" for i in range(1, 6)]
 
 
-def test_a_stored_cursor_returns_exactly_what_a_later_day_added_or_changed(
-    start_api: Any, tmp_path: Path
-) -> None:
+def test_a_stored_cursor_returns_exactly_what_a_later_day_added_or_changed(start_api: Any, tmp_path: Path) -> None:
     root = tmp_path / "landing"
     generate_fpr_days(root, days=3)
     api = start_api(root)
@@ -355,10 +343,7 @@ def test_changes_counts_what_lies_past_a_cursor_without_paging(fpr_api: LiveApi,
 
 def test_the_high_water_mark_names_the_latest_change(fpr_api: LiveApi, fpr_landing: Path) -> None:
     last = expected_feed(fpr_landing)[-1]
-    assert (
-        get(fpr_api, "/fpr_data/changes").json()["high_water_mark"]
-        == f"{last['updated_at']}/{last['record_id']}"
-    )
+    assert get(fpr_api, "/fpr_data/changes").json()["high_water_mark"] == f"{last['updated_at']}/{last['record_id']}"
 
 
 def test_health_answers_without_a_key(fpr_api: LiveApi, fpr_landing: Path) -> None:
@@ -487,9 +472,7 @@ def test_a_tampered_cursor_is_rejected_as_altered(fpr_api: LiveApi) -> None:
     assert "signature does not match" in response.json()["detail"]
 
 
-def test_a_cursor_signed_with_another_secret_is_rejected(
-    start_api: Any, fpr_api: LiveApi, fpr_landing: Path
-) -> None:
+def test_a_cursor_signed_with_another_secret_is_rejected(start_api: Any, fpr_api: LiveApi, fpr_landing: Path) -> None:
     cursor = get(fpr_api, page_size=5).json()["next_cursor"]
     other = start_api(fpr_landing, env={"FINMATCH_CURSOR_SECRET": "a-dedicated-signing-secret"})
 
@@ -524,9 +507,7 @@ def test_the_api_key_is_never_logged_nor_echoed(fpr_api: LiveApi) -> None:
 def test_the_server_refuses_to_start_without_an_api_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "FINMATCH_API_KEY"}
     env["FINMATCH_LANDING_DIR"] = str(tmp_path)
-    result = subprocess.run(
-        [FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30
-    )
+    result = subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
 
     assert result.returncode != 0
     assert "FINMATCH_API_KEY is not set" in result.stderr
@@ -539,9 +520,7 @@ def test_an_out_of_range_fault_setting_stops_the_server_naming_the_variable(tmp_
         "FINMATCH_LANDING_DIR": str(tmp_path),
         "FINMATCH_FAULT_ERROR_RATE": "1.5",
     }
-    result = subprocess.run(
-        [FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30
-    )
+    result = subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
 
     assert result.returncode != 0
     assert "FINMATCH_FAULT_ERROR_RATE / --fault-error-rate must be a share between 0 and 1" in result.stderr
@@ -575,9 +554,7 @@ def test_the_openapi_document_describes_parameters_errors_and_auth(fpr_api: Live
     for status in ("200", "400", "401", "429", "503"):
         assert status in operation["responses"]
     assert "422" not in operation["responses"], "validation errors are 400 here, not FastAPI's 422"
-    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ErrorBody"
-    )
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
     assert {s["name"] for s in doc["components"]["securitySchemes"].values()} == {"x-api-key", "api_key"}
     record = doc["components"]["schemas"]["FprRecord"]
     assert set(RECORD_FIELDS) <= set(record["properties"])
@@ -597,9 +574,7 @@ def test_fuzzing_the_openapi_document_never_gets_a_5xx_or_an_off_schema_answer(f
     with_real_cursors = st.one_of(
         [op.as_strategy(query={"cursor": cursor}) for op in data_operations for cursor in real_cursors]
     )
-    anything = st.one_of(
-        schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE)
-    )
+    anything = st.one_of(schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE))
     session = requests.Session()
 
     @settings(
@@ -645,9 +620,7 @@ def test_faults_follow_the_seeded_sequence_and_spare_health(start_api: Any, fpr_
 
     outcomes: list[str | int] = []
     for n in range(30):
-        assert (
-            session.get(f"{api.base_url}/health", timeout=5).status_code == 200
-        )  # never faulted, never counted
+        assert session.get(f"{api.base_url}/health", timeout=5).status_code == 200  # never faulted, never counted
         predicted = decide(config, n)
         try:
             response = session.get(f"{api.base_url}/fpr_data", params={"page_size": 2}, timeout=5)
@@ -689,7 +662,7 @@ def test_flags_switch_on_an_http_date_rate_limit_with_latency_and_override_the_e
 
     assert response.status_code == 429
     retry_at = email.utils.parsedate_to_datetime(response.headers["Retry-After"])
-    wait = (retry_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    wait = (retry_at - dt.datetime.now(dt.UTC)).total_seconds()
     assert 1.5 <= wait <= 4.5
     assert elapsed >= 0.15
     assert get(api, "/fpr_data/changes").status_code == 429
@@ -769,9 +742,7 @@ _JSON_TYPES = {"string": str, "float": float, "integer": int, "date": str}
 VENDOR_CUSTOMER_ID = re.compile(r"CUST_\d{6}")
 
 
-def vendor_sync(
-    api: LiveApi, cursor: str | None = None, page_size: int = 100
-) -> tuple[list[dict[str, Any]], str, int]:
+def vendor_sync(api: LiveApi, cursor: str | None = None, page_size: int = 100) -> tuple[list[dict[str, Any]], str, int]:
     """Page as the vendor's document says: ``api_key`` header, stop on the first empty page
     (there is no has_more): (records, final next_cursor, pages including the empty one)."""
     records: list[dict[str, Any]] = []
@@ -851,7 +822,11 @@ def test_vendor_ids_are_stable_across_requests_and_restarts(
     ("headers", "status", "detail"),
     [
         ({"api_key": FPR_TEST_API_KEY}, 200, None),
-        ({"x-api-key": FPR_TEST_API_KEY}, 401, "missing API key: send it in the api_key header; this API does not read x-api-key"),
+        (
+            {"x-api-key": FPR_TEST_API_KEY},
+            401,
+            "missing API key: send it in the api_key header; this API does not read x-api-key",
+        ),
         ({}, 401, "missing API key: send it in the api_key header"),
         ({"api_key": ""}, 401, "missing API key: send it in the api_key header"),
         ({"api_key": "wrong"}, 401, "invalid API key"),
@@ -958,7 +933,12 @@ def test_the_profile_flag_overrides_the_variable_and_a_bad_profile_stops_the_ser
     page = get(flagged).json()
     assert set(page) == {"fpr_records", "next_cursor"} and uuid.UUID(page["fpr_records"][0]["record_id"])
 
-    env = {**os.environ, "FINMATCH_API_KEY": "k", "FINMATCH_LANDING_DIR": str(tmp_path), "FINMATCH_API_PROFILE": "strict"}
+    env = {
+        **os.environ,
+        "FINMATCH_API_KEY": "k",
+        "FINMATCH_LANDING_DIR": str(tmp_path),
+        "FINMATCH_API_PROFILE": "strict",
+    }
     result = subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "--profile / FINMATCH_API_PROFILE must be one of simulator, vendor" in result.stderr
@@ -986,7 +966,7 @@ def _day(n: int) -> dt.date:
 
 
 def _ts(day: dt.date, hour: int) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour), dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(hour), dt.UTC)
 
 
 def test_a_snapshot_in_hand_is_unchanged_when_a_new_day_is_loaded(tmp_path: Path) -> None:
@@ -1003,20 +983,18 @@ def test_a_snapshot_in_hand_is_unchanged_when_a_new_day_is_loaded(tmp_path: Path
     assert store.current is not in_flight and store.current.keys[0].updated_at_us > keys[0].updated_at_us
 
 
-def test_a_refresh_reads_only_the_days_it_has_not_seen(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_refresh_reads_only_the_days_it_has_not_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     builder = build_change_log(tmp_path, days=2)
     store = FprStore(tmp_path, refresh_interval=0)
     store.refresh()
     read: list[Path] = []
-    real_read = storage.pq.read_table
+    real_read = landed.pq.read_table
 
     def counting_read(path: Path, *args: Any, **kwargs: Any) -> pa.Table:
         read.append(Path(path))
         return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(storage.pq, "read_table", counting_read)
+    monkeypatch.setattr(landed.pq, "read_table", counting_read)
 
     assert store.refresh() is False and read == []
     builder.day(_day(2), created=5, updated=5, deleted=1)
@@ -1097,9 +1075,7 @@ def cursor_secret() -> Iterator[bytes]:
     yield derive_cursor_secret(FPR_TEST_API_KEY)
 
 
-def test_cursors_survive_a_restart_because_the_derived_secret_is_stable(
-    fpr_api: LiveApi, cursor_secret: bytes
-) -> None:
+def test_cursors_survive_a_restart_because_the_derived_secret_is_stable(fpr_api: LiveApi, cursor_secret: bytes) -> None:
     cursor = get(fpr_api, page_size=3).json()["next_cursor"]
     position = decode_cursor(cursor, cursor_secret)  # what any server with the same key computes
 

@@ -42,7 +42,7 @@ from finmatch_platform_tests.fixtures_payscore import (
     stable_state,
 )
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _SERVER = Path(sys.executable).with_name("finmatch-payscore-api")
 
 

@@ -5,10 +5,9 @@ import duckdb
 import pytest
 
 from finmatch_platform.assets.customers import customer_assets, customer_checks, customer_profile
-from finmatch_platform.assets.ingestion import raw_assets
-from finmatch_platform.assets.synthetic import synthetic_source_day
 from finmatch_platform.lib.quality import CUSTOMER_RULES
 from finmatch_platform.settings import Settings
+from finmatch_platform_tests.fixtures_core import source_assets
 
 PII_COLUMNS = ("first_name", "last_name", "email", "mobile", "address_line1")
 
@@ -17,7 +16,7 @@ def _run(resources, instance, *, partition_key: str):
     # The FPR side needs the API; these tests exercise the customer side of the graph.
     selection = dg.AssetSelection.all() - dg.AssetSelection.assets(["masked", "fpr_records"])
     return dg.materialize(
-        [synthetic_source_day, *raw_assets, *customer_assets, *customer_checks],
+        [*source_assets(), *customer_assets, *customer_checks],
         selection=selection,
         resources=resources,
         instance=instance,

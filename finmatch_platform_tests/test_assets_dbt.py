@@ -10,6 +10,7 @@ test's. The marts it produces are compared with one standalone ``dbt build`` ove
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -35,16 +36,16 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster_dbt import DbtProject
 
-from finmatch_platform.assets.dbt import (
-    DAILY_TAG,
-    dbt_assets_defs,
-    finmatch_dbt_base,
-    finmatch_dbt_daily_facts,
-    finmatch_dbt_marts,
-)
+from finmatch_platform.assets.dbt import DAILY_TAG, DbtAssets, build_dbt_assets
 from finmatch_platform.constants import WAREHOUSE_POOL
-from finmatch_platform.partitions import daily_partitions
-from finmatch_platform.resources.dbt import build_dbt_resource, dbt_project, manifest_is_stale, prepare_dbt_project
+from finmatch_platform.partitions import daily_partitions_def
+from finmatch_platform.resources.dbt import (
+    build_dbt_resource,
+    dbt_manifest,
+    dbt_project,
+    manifest_is_stale,
+    prepare_dbt_project,
+)
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.simulator.generation import GenerationConfig
 from finmatch_platform_tests.test_dbt_marts import build_seeded_warehouse, run_dbt
@@ -57,6 +58,13 @@ DAYS = 6
 # The code location the daemon loads reads its warehouse from here (set per test module).
 WAREHOUSE_UNDER_TEST_ENV = "FINMATCH_TEST_DBT_WAREHOUSE"
 _LOG = logging.getLogger("finmatch.tests.backfill")
+PARTITIONS = daily_partitions_def(START)
+
+
+@functools.cache
+def _dbt() -> DbtAssets:
+    """The dbt assets over the repository's manifest, built once per test process."""
+    return build_dbt_assets(PARTITIONS)
 
 
 @dg.definitions
@@ -64,7 +72,7 @@ def backfill_defs() -> dg.Definitions:
     """The dbt assets with their resources, as a code location for the backfill daemon."""
     warehouse = WarehouseResource(database=os.environ[WAREHOUSE_UNDER_TEST_ENV])
     return dg.Definitions(
-        assets=dbt_assets_defs,
+        assets=_dbt().all,
         resources={"warehouse": warehouse, "dbt": build_dbt_resource(warehouse)},
         # One dbt step per run: a subprocess per step would only add interpreter start-ups.
         executor=dg.in_process_executor,
@@ -75,11 +83,11 @@ def backfill_defs() -> dg.Definitions:
 
 
 def _graph() -> AssetGraph:
-    return AssetGraph.from_assets(dbt_assets_defs)
+    return AssetGraph.from_assets(_dbt().all)
 
 
 def _manifest() -> dict:
-    return json.loads(dbt_project.manifest_path.read_text())
+    return json.loads(dbt_manifest().read_text())
 
 
 def test_every_dbt_model_and_seed_is_an_asset_and_every_test_a_check() -> None:
@@ -105,7 +113,9 @@ def test_staging_hangs_off_the_raw_and_masked_assets_by_key() -> None:
     for entity in ("products", "accounts", "transactions", "login_activity", "credit_scores"):
         assert parents[f"staging/stg_raw__{entity}"] == {f"raw/{entity}"}
     assert "raw/customers" not in parents and "raw/fpr_records" not in parents
-    assert {"marts/dim_accounts", "marts/dim_customers", "staging/stg_raw__transactions"} <= parents["marts/fct_transactions"]
+    assert {"marts/dim_accounts", "marts/dim_customers", "staging/stg_raw__transactions"} <= parents[
+        "marts/fct_transactions"
+    ]
 
 
 def test_daily_facts_are_partitioned_with_a_single_run_backfill_policy_in_the_warehouse_pool() -> None:
@@ -116,21 +126,22 @@ def test_daily_facts_are_partitioned_with_a_single_run_backfill_policy_in_the_wa
         if n["resource_type"] == "model" and DAILY_TAG in n["tags"]
     }
     assert {"marts/fct_transactions", "marts/fct_transactions_daily", "marts/fct_logins"} <= daily
-    assert {k.to_user_string() for k in finmatch_dbt_daily_facts.keys} == daily
-    assert finmatch_dbt_daily_facts.partitions_def == daily_partitions
-    assert finmatch_dbt_daily_facts.backfill_policy == dg.BackfillPolicy.single_run()
-    for whole in (finmatch_dbt_base, finmatch_dbt_marts):
+    dbt = _dbt()
+    assert {k.to_user_string() for k in dbt.daily_facts.keys} == daily
+    assert dbt.daily_facts.partitions_def == PARTITIONS
+    assert dbt.daily_facts.backfill_policy == dg.BackfillPolicy.single_run()
+    for whole in (dbt.base, dbt.marts):
         assert whole.partitions_def is None
         assert not {k.to_user_string() for k in whole.keys} & daily
-    for assets_def in dbt_assets_defs:
+    for assets_def in dbt.all:
         assert assets_def.node_def.pool == WAREHOUSE_POOL
 
 
 def test_the_dbt_definitions_split_where_partitioning_changes_so_the_graph_fits_one_run() -> None:
     graph = _graph()
-    base, daily, marts = (set(d.keys) for d in (finmatch_dbt_base, finmatch_dbt_daily_facts, finmatch_dbt_marts))
+    base, daily, marts = (set(d.keys) for d in _dbt().all)
     assert {dg.AssetKey(["staging", "stg_raw__transactions"]), dg.AssetKey(["marts", "dim_customers"])} <= base
-    assert dg.AssetKey(["marts", "rec_kpis"]) in marts
+    assert dg.AssetKey(["marts", "recommendation_kpis"]) in marts
     # Nothing in a later definition feeds an earlier one, so no definition is needed twice in a run.
     for later, earlier in ((daily, base), (marts, base), (marts, daily)):
         assert not {p for key in earlier for p in graph.get(key).parent_keys} & later
@@ -159,7 +170,7 @@ def test_a_fresh_checkout_gets_its_manifest_from_a_local_parse_and_reparses_only
     tmp_path: Path,
 ) -> None:
     project_dir = tmp_path / "dbt"
-    shutil.copytree(dbt_project.project_dir, project_dir, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(dbt_project().project_dir, project_dir, ignore=shutil.ignore_patterns("target", "logs"))
     project = DbtProject(project_dir=project_dir)
     assert manifest_is_stale(project)
     manifest = prepare_dbt_project(project)
@@ -203,15 +214,20 @@ def daemon(warehouses: Warehouses, tmp_path_factory: pytest.TempPathFactory) -> 
     overrides = {
         # Launch at once (no queue daemon in a test) and run in this process, synchronously.
         "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
-        "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"},
+        "run_launcher": {
+            "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+            "class": "SyncInMemoryRunLauncher",
+        },
     }
     origin = InProcessCodeLocationOrigin(
         LoadableTargetOrigin(module_name=__name__, attribute="backfill_defs", working_directory=str(ROOT)),
         location_name="finmatch_platform",
     )
-    with dg.instance_for_test(overrides=overrides) as instance:
-        with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
-            yield context
+    with (
+        dg.instance_for_test(overrides=overrides) as instance,
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context,
+    ):
+        yield context
     patcher.undo()
 
 
@@ -220,7 +236,7 @@ def _backfill(context: WorkspaceProcessContext, daily: tuple[dt.date, dt.date], 
     each iteration launches the runs whose parents are done (synchronously, here)."""
     asset_graph = context.create_request_context().asset_graph
     selectors = []
-    for assets_def in dbt_assets_defs:
+    for assets_def in _dbt().all:
         for key in assets_def.keys:
             if assets_def.partitions_def is not None:
                 ranges = [PartitionRangeSelector(daily[0].isoformat(), daily[1].isoformat())]
@@ -294,7 +310,7 @@ def test_a_backfill_runs_the_daily_facts_in_one_run_and_matches_one_standalone_b
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), _failures(daemon, runs)
 
     # The partitioned facts: one run for the whole range, by the single-run backfill policy.
-    daily_keys = set(finmatch_dbt_daily_facts.keys)
+    daily_keys = set(_dbt().daily_facts.keys)
     fact_runs = [run for run in runs if run.asset_selection and run.asset_selection & daily_keys]
     assert len(fact_runs) == 1
     assert fact_runs[0].tags[ASSET_PARTITION_RANGE_START_TAG] == first.isoformat()
@@ -305,7 +321,7 @@ def test_a_backfill_runs_the_daily_facts_in_one_run_and_matches_one_standalone_b
 
     # Every dbt test ran as an asset check and passed.
     checks = daemon.instance.get_latest_asset_check_evaluation_record
-    for assets_def in dbt_assets_defs:
+    for assets_def in _dbt().all:
         for check_key in assets_def.check_keys:
             record = checks(check_key)
             assert record is not None and record.status.value == "SUCCEEDED", check_key
@@ -328,7 +344,19 @@ def test_rerunning_a_window_of_days_replaces_it_and_changes_nothing(
     for name in before:
         pd.testing.assert_frame_equal(after[name], before[name], check_dtype=False, obj=name)
     with duckdb.connect(str(warehouses.dagster), read_only=True) as conn:
-        dupes = conn.execute(
-            "select count(*) - count(distinct transaction_id) from marts.fct_transactions"
-        ).fetchone()[0]
+        dupes = conn.execute("select count(*) - count(distinct transaction_id) from marts.fct_transactions").fetchone()[
+            0
+        ]
     assert dupes == 0
+
+
+def test_every_mart_name_follows_the_scheme_documented_in_dbt_project_yml():
+    marts = ROOT / "dbt" / "models" / "marts"
+    wrong = []
+    for model in sorted(marts.rglob("*.sql")):
+        folder = model.parent.name
+        prefixes = ("dim_", "fct_") if folder == "core" else (folder.removesuffix("s") + "_",)
+        if not model.stem.startswith(prefixes) or (folder != "core" and model.stem.startswith(("dim_", "fct_"))):
+            wrong.append(f"{folder}/{model.stem}")
+    assert len(list(marts.rglob("*.sql"))) >= 30
+    assert wrong == []

@@ -10,16 +10,16 @@ import pytest
 from finmatch_platform.assets.extraction import fpr_records
 from finmatch_platform.lib.connectors.sensing import SensorMemory
 from finmatch_platform.resources.vendor_apis import FprApiResource
-from finmatch_platform.sensors import fpr_api_sensor
-from finmatch_platform.settings import Settings
+from finmatch_platform.sensors import build_fpr_api_sensor
+from finmatch_platform.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
 from finmatch_platform.simulator.generation import GenerationConfig, write_day
 from finmatch_platform_tests.fixtures_core import START
 
+fpr_api_sensor = build_fpr_api_sensor(DEFAULT_SENSOR_INTERVAL_S)
+
 
 def _land(settings: Settings, days: range) -> None:
-    config = GenerationConfig(
-        seed=settings.seed, start_date=START, customers=settings.customers, daily_new_customers=3
-    )
+    config = GenerationConfig(seed=settings.seed, start_date=START, customers=settings.customers, daily_new_customers=3)
     for offset in days:
         write_day(config, settings.landing_dir, START + dt.timedelta(days=offset))
 
@@ -116,9 +116,7 @@ def test_injected_faults_are_retried_counted_and_lose_nothing(settings, resource
     flaky = start_api(settings.landing_dir, seed=3, rate_limit=0.1, error_rate=0.15, drop_rate=0.1, latency_ms=2)
     flaky_resources = {
         **resources,
-        "fpr_api": FprApiResource(
-            base_url=flaky.base_url, api_key=flaky.api_key, retry_attempts=10, page_size=20
-        ),
+        "fpr_api": FprApiResource(base_url=flaky.base_url, api_key=flaky.api_key, retry_attempts=10, page_size=20),
     }
 
     meta = _metadata(_materialize(flaky_resources, instance))
@@ -142,9 +140,13 @@ def test_sensor_requests_one_run_per_new_high_water_mark_and_skips_when_nothing_
     assert not again.run_requests and "already requested" in again.skip_reason.skip_message
 
     _materialize(extraction_resources, instance)
-    caught_up = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources))
+    caught_up = fpr_api_sensor(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources)
+    )
     assert not caught_up.run_requests and "nothing past the stored position" in caught_up.skip_reason.skip_message
 
     _land(settings, range(2, 3))
-    new_day = fpr_api_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources))
+    new_day = fpr_api_sensor(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=sensor_resources)
+    )
     assert len(new_day.run_requests) == 1 and new_day.run_requests[0].run_key != mark

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
+import pydantic
 import pytest
 
-from finmatch_platform.assets.ingestion import raw_assets
-from finmatch_platform.assets.synthetic import synthetic_source_day
 from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.settings import Settings
 from finmatch_platform.simulator.generation import ConfigError
+from finmatch_platform_tests.fixtures_core import source_assets
 
-ASSETS = [synthetic_source_day, *raw_assets]
+ASSETS = source_assets()
 
 
 def _materialize_range(resources, instance, first: str, last: str) -> dg.ExecuteInProcessResult:
@@ -39,9 +39,7 @@ def _raw_rows(settings: Settings) -> dict[str, int]:
         return {e: conn.execute(f"select count(*) from raw.{e}").fetchone()[0] for e in BULK_LOADED_ENTITIES}
 
 
-def test_a_range_run_lands_every_entity_and_raw_tables_match_the_landing_files(
-    settings, resources, instance
-) -> None:
+def test_a_range_run_lands_every_entity_and_raw_tables_match_the_landing_files(settings, resources, instance) -> None:
     result = _materialize_range(resources, instance, "2026-10-01", "2026-10-03")
 
     assert result.success
@@ -53,9 +51,12 @@ def test_a_range_run_lands_every_entity_and_raw_tables_match_the_landing_files(
     assert raw["customers"] >= 300 and raw["transactions"] > 0
     # The FPR feed goes through the API and the extraction, never the bulk loader.
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
-        assert conn.execute(
-            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'fpr_records'"
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'fpr_records'"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_rerunning_a_day_replaces_its_rows_and_leaves_other_days_alone(settings, resources, instance) -> None:
@@ -85,17 +86,22 @@ def test_materialization_metadata_reports_counts_and_never_customer_values(setti
     assert not any(email in rendered for email in emails)
 
 
-def test_bad_generator_settings_fail_before_writing_and_name_the_field(settings, instance) -> None:
+def test_a_generator_size_out_of_range_fails_when_the_resource_is_made_and_names_the_field(settings) -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"customers\n.*greater than or equal to 1"):
+        SyntheticSourceResource(landing_dir=str(settings.landing_dir), start_date="2026-10-01", customers=-5)
+    assert not settings.landing_dir.exists()
+
+
+def test_a_bad_generator_start_date_fails_before_writing_and_names_the_field(settings, instance) -> None:
     from finmatch_platform.definitions import build_resources
 
     resources = build_resources(settings)
     resources["synthetic_source"] = SyntheticSourceResource(
-        landing_dir=str(settings.landing_dir), start_date="2026-10-01", customers=-5
+        landing_dir=str(settings.landing_dir), start_date="2026-13-01"
     )
 
     with pytest.raises(dg.DagsterResourceFunctionError) as failure:
         dg.materialize(ASSETS, resources=resources, instance=instance, partition_key="2026-10-01")
     assert isinstance(failure.value.__cause__, ConfigError)
-    assert "customers must be between 1 and 5000000, got -5" in str(failure.value.__cause__)
+    assert "start_date must be an ISO date (YYYY-MM-DD), got '2026-13-01'" in str(failure.value.__cause__)
     assert not settings.landing_dir.exists()
-

@@ -25,10 +25,11 @@ from finmatch_platform.constants import GROUP_INSIGHTS, WAREHOUSE_POOL
 from finmatch_platform.lib.insights import FOCUS_AREAS, format_value, ground
 from finmatch_platform.lib.insights.evidence import Evidence
 from finmatch_platform.lib.insights.history import HISTORY_TABLE
-from finmatch_platform.partitions import daily_partitions
+from finmatch_platform.partitions import daily_partitions_def
 from finmatch_platform.resources.llm import LlmEndpoint, LlmResource, build_llm_resource
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.settings import Settings
+from finmatch_platform_tests.fixtures_core import START
 from finmatch_platform_tests.fixtures_insights import (
     INVENTED_FIGURE,
     STAND_IN_KEY,
@@ -128,7 +129,9 @@ class OfflineRun:
 
 
 @pytest.fixture(scope="module")
-def offline_run(insights_warehouse: InsightsWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfflineRun]:
+def offline_run(
+    insights_warehouse: InsightsWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OfflineRun]:
     """All four reports with the default (offline) model, their checks included, in one run."""
     folder = tmp_path_factory.mktemp("offline_run")
     database = _copy(insights_warehouse, folder)
@@ -182,14 +185,18 @@ def test_the_steps_ran_in_order_logged_progress_and_produced_evidence(offline_ru
                 assert figures[index] > 0, (focus.key, step.key)
 
 
-def test_the_reports_state_the_planted_effects_with_the_right_figures(offline_run: OfflineRun, planted_effects: PlantedFigures) -> None:
+def test_the_reports_state_the_planted_effects_with_the_right_figures(
+    offline_run: OfflineRun, planted_effects: PlantedFigures
+) -> None:
     overall = _metadata(offline_run.result, "overall_performance_report")["report"]
     opportunities = _metadata(offline_run.result, "optimization_opportunities_report")["report"]
     for report in (overall, opportunities):
         churn = next(line for line in report.splitlines() if "Churn rises as satisfaction falls" in line)
         assert format_value(planted_effects.churn_low_satisfaction, "share") in churn
         assert format_value(planted_effects.churn_high_satisfaction, "share") in churn
-    travel = next(line for line in opportunities.splitlines() if "High travel spenders accept credit-card offers" in line)
+    travel = next(
+        line for line in opportunities.splitlines() if "High travel spenders accept credit-card offers" in line
+    )
     assert format_value(planted_effects.card_acceptance_high_travel, "share") in travel
     assert format_value(planted_effects.card_acceptance_low_travel, "share") in travel
     fraud = next(line for line in overall.splitlines() if "Fraud comes in bursts of impossible travel" in line)
@@ -218,7 +225,9 @@ def test_history_grows_by_one_row_per_run(insights_warehouse: InsightsWarehouse,
     assert meta["previous_report_id"] == _metadata(first, "overall_performance_report")["report_id"]
 
 
-def test_the_grounding_check_fails_when_a_number_in_the_report_is_altered(offline_run: OfflineRun, tmp_path: Path) -> None:
+def test_the_grounding_check_fails_when_a_number_in_the_report_is_altered(
+    offline_run: OfflineRun, tmp_path: Path
+) -> None:
     database = tmp_path / "altered.duckdb"
     shutil.copyfile(offline_run.database, database)
     conn = duckdb.connect(str(database))
@@ -260,7 +269,9 @@ def test_the_grounding_check_fails_when_a_number_in_the_report_is_altered(offlin
 
 
 @pytest.fixture()
-def online(insights_warehouse: InsightsWarehouse, tmp_path: Path, stand_in: StandIn) -> Iterator[tuple[dict[str, Any], Path, dg.DagsterInstance]]:
+def online(
+    insights_warehouse: InsightsWarehouse, tmp_path: Path, stand_in: StandIn
+) -> Iterator[tuple[dict[str, Any], Path, dg.DagsterInstance]]:
     database = _copy(insights_warehouse, tmp_path)
     with dg.instance_for_test() as instance:
         yield _resources(database, tmp_path / "data", stand_in.base_url), database, instance
@@ -293,7 +304,9 @@ def test_an_invented_figure_is_marked_unverified_and_fails_the_check(online, sta
     check = _checks(result)["overall_performance_report_grounded"]
     assert check.passed is False and INVENTED_FIGURE in (check.description or "")
     # A looser threshold, chosen for the run, lets the same narrative through.
-    loose = _materialize(["overall_performance_report"], resources, instance, model="inventive", max_unverified_share=0.5)
+    loose = _materialize(
+        ["overall_performance_report"], resources, instance, model="inventive", max_unverified_share=0.5
+    )
     assert _checks(loose)["overall_performance_report_grounded"].passed
 
 
@@ -358,8 +371,9 @@ def test_no_prompt_sent_carries_raw_pii(
 # --------------------------------------------------------------------------------------------
 
 
-def test_the_definitions_load_with_eager_reports_on_the_marts_and_their_checks(tmp_path: Path) -> None:
-    settings = Settings.from_env()
+def test_the_definitions_load_with_eager_reports_on_the_marts_and_their_checks(
+    tmp_path: Path, settings: Settings
+) -> None:
     defs = dg.Definitions(
         assets=insight_report_assets,
         asset_checks=insight_report_checks,
@@ -388,7 +402,8 @@ def test_the_definitions_load_with_eager_reports_on_the_marts_and_their_checks(t
 def test_reports_and_their_checks_follow_the_marts_they_read(tmp_path: Path) -> None:
     marts = sorted({table for focus in FOCUS_AREAS.values() for table in focus.tables})
     # The incremental fraud facts are partitioned by day, like the dbt daily facts.
-    daily = {"fct_fraud_customer_days", "fraud_signals_daily"}
+    daily = {"fraud_customer_days", "fraud_signals_daily"}
+    daily_partitions = daily_partitions_def(START)
     specs = [dg.AssetSpec(mart_asset_key(t), partitions_def=daily_partitions if t in daily else None) for t in marts]
     defs = dg.Definitions(
         assets=[*specs, *insight_report_assets],
@@ -403,7 +418,9 @@ def test_reports_and_their_checks_follow_the_marts_they_read(tmp_path: Path) -> 
         keys = {r.key for r in result.results if r.true_subset.size}
         return {k.path[-1] if isinstance(k, dg.AssetKey) else k.name for k in keys}
 
-    everything = {report_asset_name(f) for f in FOCUS_AREAS.values()} | {grounded_check_name(f) for f in FOCUS_AREAS.values()}
+    everything = {report_asset_name(f) for f in FOCUS_AREAS.values()} | {
+        grounded_check_name(f) for f in FOCUS_AREAS.values()
+    }
     with dg.instance_for_test() as instance:
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert tick.total_requested == 0  # no marts yet: nothing to explain
@@ -427,9 +444,9 @@ def test_reports_and_their_checks_follow_the_marts_they_read(tmp_path: Path) -> 
 
 def test_every_mart_a_report_reads_is_an_asset_of_the_dbt_project() -> None:
     # Lineage joins by key: the reports' dependencies must be the dbt models' own asset keys.
-    from finmatch_platform.assets.dbt import dbt_assets_defs
+    from finmatch_platform.assets.dbt import build_dbt_assets
 
-    dbt_keys = {key for definition in dbt_assets_defs for key in definition.keys}
+    dbt_keys = {key for definition in build_dbt_assets(daily_partitions_def(START)).all for key in definition.keys}
     for asset in insight_report_assets:
         deps = set(asset.asset_deps[asset.key])
         assert deps <= dbt_keys, sorted(k.to_user_string() for k in deps - dbt_keys)

@@ -8,6 +8,7 @@ Groups are generated on days just before today: the resource's first sync reads 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,8 @@ from finmatch_platform.lib.connectors.paging import decode_anchor
 from finmatch_platform.lib.connectors.sensing import SensorMemory
 from finmatch_platform.resources.vendor_apis import PayScoreApiResource
 from finmatch_platform.schedules import payscore_schedule
-from finmatch_platform.sensors import MARK_TAG, payscore_api_sensor
-from finmatch_platform.settings import Settings
+from finmatch_platform.sensors import MARK_TAG, build_payscore_api_sensor
+from finmatch_platform.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
 from finmatch_platform.simulator.generation import GenerationConfig
 from finmatch_platform_tests.fixtures_payscore import (
     LivePayScore,
@@ -36,8 +37,10 @@ from finmatch_platform_tests.fixtures_payscore import (
 )
 from finmatch_platform_tests.test_lib_connectors_payscore import day_start, order_key, table_rows
 
+payscore_api_sensor = build_payscore_api_sensor(DEFAULT_SENSOR_INTERVAL_S)
+
 OP = "raw__screening_group"
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def recent_config(days_ago: int = 10) -> GenerationConfig:
@@ -298,7 +301,7 @@ def test_the_schedule_syncs_at_least_every_n_hours_and_exactly_when_n_divides_a_
     assert schedule.job_name == payscore_extraction_job.name
     ticks = croniter(schedule.cron_schedule, dt.datetime(2026, 10, 1, tzinfo=_UTC))
     times = [ticks.get_next(dt.datetime) for _ in range(3 * 24 // hours + 2)]
-    gaps = {later - earlier for earlier, later in zip(times, times[1:])}
+    gaps = {later - earlier for earlier, later in itertools.pairwise(times)}
     # Cron restarts its */n steps at midnight, so an n that does not divide 24 syncs early once a day.
     assert max(gaps) <= dt.timedelta(hours=hours)
     if 24 % hours == 0:

@@ -23,8 +23,8 @@ from finmatch_platform.jobs import fpr_extraction_job
 from finmatch_platform.landing_zone import layout as landing
 from finmatch_platform.lib.connectors.sensing import SensorMemory
 from finmatch_platform.resources.vendor_apis import FprApiResource
-from finmatch_platform.sensors import MARK_TAG, fpr_api_sensor
-from finmatch_platform.settings import Settings
+from finmatch_platform.sensors import MARK_TAG, build_fpr_api_sensor
+from finmatch_platform.settings import DEFAULT_SENSOR_INTERVAL_S, Settings
 from finmatch_platform_tests.fixtures_api import (
     LiveApi,
     expected_feed,
@@ -41,6 +41,8 @@ from finmatch_platform_tests.test_lib_connectors_poison import (
     quarantine_text,
     serve_feed,
 )
+
+fpr_api_sensor = build_fpr_api_sensor(DEFAULT_SENSOR_INTERVAL_S)
 
 SCRIPTED_KEY = "scripted-vendor-key"
 

@@ -173,7 +173,7 @@ def test_staging_reads_customer_pii_only_from_the_masked_schema(marts: BuiltMart
 
 def test_tombstoned_recommendations_are_left_out_and_every_other_record_is_kept(marts: BuiltMarts) -> None:
     live = _raw_recommendations(marts)
-    fct = marts.df("select record_id from marts.fct_recommendations")
+    fct = marts.df("select record_id from marts.recommendation_records")
     assert set(fct["record_id"]) == set(live["record_id"])
     deleted = marts.df("select count(*) as n from raw.fpr_records where _deleted")["n"][0]
     assert deleted > 0, "the seeded feed should contain tombstones for this test to mean anything"
@@ -194,9 +194,9 @@ def test_the_city_seed_holds_the_generators_places_and_coordinates() -> None:
 
 
 def test_churn_falls_as_satisfaction_rises_and_the_attention_list_holds_the_unhappy_leavers(marts: BuiltMarts) -> None:
-    health = marts.df("select * from marts.customer_health")
+    health = marts.df("select * from marts.recommendation_customer_health")
     assert health["satisfaction_score"].corr(health["churn_probability"]) < -0.7
-    attention = marts.df("select * from marts.customers_needing_attention")
+    attention = marts.df("select * from marts.recommendation_customers_needing_attention")
     assert len(attention) > 0
     others = health[~health["customer_id"].isin(attention["customer_id"])]
     assert attention["churn_probability"].mean() > others["churn_probability"].mean() + 0.3
@@ -207,7 +207,7 @@ def test_churn_falls_as_satisfaction_rises_and_the_attention_list_holds_the_unha
     joined = health.merge(latents, on="customer_id", suffixes=("", "_latent"))
     assert joined["satisfaction_score"].corr(joined["satisfaction"]) > 0.9
     by_stage = marts.df(
-        "select dimension_value, avg_churn_probability from marts.rec_kpis where dimension = 'lifecycle_stage'"
+        "select dimension_value, avg_churn_probability from marts.recommendation_kpis where dimension = 'lifecycle_stage'"
     )
     stage_churn = by_stage.set_index("dimension_value")["avg_churn_probability"]
     assert stage_churn["At Risk"] > stage_churn.drop("At Risk").max()
@@ -221,7 +221,7 @@ def test_travel_spenders_score_highest_for_a_card_and_accept_card_offers_more(ma
     assert _spearman(scored["travel_share"], scored["travel_affinity"]) > 0.3
     assert _spearman(scored["propensity_score"], scored["travel_affinity"]) > 0.15
     cards = marts.df(
-        "select customer_id, is_accepted from marts.fct_recommendations "
+        "select customer_id, is_accepted from marts.recommendation_records "
         "where product_type = 'Credit Card' and recommendation_status in ('Accepted', 'Rejected', 'Expired')"
     ).merge(propensity[["customer_id", "propensity_score", "travel_share"]], on="customer_id")
     assert len(cards) >= 300 and cards["is_accepted"].sum() >= 100
@@ -234,7 +234,7 @@ def test_travel_spenders_score_highest_for_a_card_and_accept_card_offers_more(ma
 def test_every_planted_fraud_burst_raises_an_alert_and_alerts_are_mostly_bursts(marts: BuiltMarts) -> None:
     bursts = [b for day in marts.seeded.days for b in fraud_bursts(marts.seeded.config, day)]
     assert bursts
-    alerts = marts.df("select customer_id, activity_date from marts.fct_fraud_customer_days where is_alert")
+    alerts = marts.df("select customer_id, activity_date from marts.fraud_customer_days where is_alert")
     alerted = {(r.customer_id, r.activity_date.date()) for r in alerts.itertuples()}
     planted = {(b["customer_id"], b["window_start"].date()) for b in bursts}
     assert planted <= alerted
@@ -259,7 +259,7 @@ def test_every_planted_fraud_burst_raises_an_alert_and_alerts_are_mostly_bursts(
 
 def test_recommendation_kpis_equal_a_pandas_computation_over_the_raw_feed(marts: BuiltMarts) -> None:
     live = _raw_recommendations(marts)
-    kpis = marts.df("select * from marts.rec_kpis").set_index("kpi_id")
+    kpis = marts.df("select * from marts.recommendation_kpis").set_index("kpi_id")
     overall = kpis.loc["overall:All"]
     accepted = live["product_recommendation_status"] == "Accepted"
     assert overall["recommendations"] == len(live)
@@ -286,7 +286,7 @@ def test_recommendation_kpis_equal_a_pandas_computation_over_the_raw_feed(marts:
             assert got["avg_recommendation_score"] == pytest.approx(row["score"])
             assert got["acceptance_rate"] == pytest.approx(row["rate"])
     statuses = marts.df(
-        "select bucket, recommendations from marts.rec_distributions where distribution = 'recommendation_status'"
+        "select bucket, recommendations from marts.recommendation_distributions where distribution = 'recommendation_status'"
     )
     assert (
         statuses.set_index("bucket")["recommendations"].to_dict()

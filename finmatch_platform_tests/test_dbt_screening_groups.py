@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from finmatch_platform.resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, WAREHOUSE_PATH_ENV
+from finmatch_platform.settings import Settings
 from finmatch_platform_tests.fixtures_extraction import payscore_sync_into
 from finmatch_platform_tests.fixtures_payscore import (
     expected_screening_groups,
@@ -77,7 +78,7 @@ def test_each_group_is_one_row_renamed_with_utc_times_and_fields_read_from_its_s
     with duckdb.connect(str(built.warehouse), read_only=True) as conn:
         cursor = conn.execute(f"select * from {VIEW}")
         names = [d[0] for d in cursor.description]
-        rows = {row["screening_group_id"]: row for row in (dict(zip(names, r)) for r in cursor.fetchall())}
+        rows = {row["screening_group_id"]: row for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall())}
         types = dict(conn.execute(f"select column_name, column_type from (describe {VIEW})").fetchall())
 
     expected = expected_screening_groups(built.landing)
@@ -125,13 +126,16 @@ def test_the_data_tests_fail_on_a_doubled_id_and_an_unknown_status(built: Built,
     }
 
 
-def test_the_model_is_an_asset_of_the_staging_group_hanging_off_the_extraction(built: Built) -> None:
-    # Imported here: loading the code location reparses the project's manifest if it is stale.
-    from finmatch_platform.assets.dbt import dbt_assets_defs, finmatch_dbt_daily_facts
+def test_the_model_is_an_asset_of_the_staging_group_hanging_off_the_extraction(
+    built: Built, settings: Settings
+) -> None:
+    # Imported here: building the code location reparses the project's manifest if it is stale.
+    from finmatch_platform.assets.dbt import build_dbt_assets
     from finmatch_platform.assets.extraction import SCREENING_GROUP_KEY
-    from finmatch_platform.definitions import defs
+    from finmatch_platform.definitions import build_definitions
+    from finmatch_platform.partitions import daily_partitions_def
 
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions(settings).resolve_asset_graph()
     key = dg.AssetKey(["staging", MODEL])
     node = graph.get(key)
     assert node.parent_keys == {SCREENING_GROUP_KEY} and not graph.get(SCREENING_GROUP_KEY).is_external
@@ -139,5 +143,6 @@ def test_the_model_is_an_asset_of_the_staging_group_hanging_off_the_extraction(b
     checks = {c.name for c in graph.asset_check_keys if c.asset_key == key}
     assert checks == set(built.statuses) - {MODEL}
     # No daily fact reads it, so it is built whole (in the definition of the marts), never per day.
-    owners = [d for d in dbt_assets_defs if key in d.keys]
-    assert len(owners) == 1 and owners[0] is not finmatch_dbt_daily_facts
+    dbt = build_dbt_assets(daily_partitions_def(settings.start_date))
+    owners = [d for d in dbt.all if key in d.keys]
+    assert len(owners) == 1 and owners[0].node_def.name != dbt.daily_facts.node_def.name

@@ -53,7 +53,7 @@ from finmatch_platform_tests.fixtures_extraction import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FPR = sources.fpr_records()
-T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
 
 
 # =========================================================================== a scripted feed
@@ -751,21 +751,21 @@ def test_a_new_field_and_a_record_without_a_key_over_the_wire(
                 "record_id": "FPR9000000001",
                 "customer_id": "C000000001",
                 "account_balance": 10.0,
-                "updated_at": dt.datetime.combine(day, dt.time(8), dt.timezone.utc),
+                "updated_at": dt.datetime.combine(day, dt.time(8), dt.UTC),
                 "_deleted": False,
             },
             {
                 "record_id": "FPR9000000002",
                 "customer_id": "C000000002",
                 "account_balance": 20.0,
-                "updated_at": dt.datetime.combine(day, dt.time(9), dt.timezone.utc),
+                "updated_at": dt.datetime.combine(day, dt.time(9), dt.UTC),
                 "_deleted": False,
             },
             {
                 "record_id": "",
                 "customer_id": "C000000003",
                 "account_balance": 30.0,
-                "updated_at": dt.datetime.combine(day, dt.time(10), dt.timezone.utc),
+                "updated_at": dt.datetime.combine(day, dt.time(10), dt.UTC),
                 "_deleted": False,
             },
         ],
@@ -810,9 +810,11 @@ def test_the_client_reports_changes_past_a_cursor_for_sensors(fpr_api: LiveApi, 
 
 
 def test_the_client_does_not_retry_a_bad_request(fpr_api: LiveApi) -> None:
-    with fpr_client(fpr_api.base_url, fpr_api.api_key) as client:
-        with pytest.raises(RequestRejected, match="invalid_cursor") as failure:
-            next(RestPager(client, FPR, page_size=10).pages("forged.cursor-value-AAAAAAAAAAAAAAAAAAAAAA"))
+    with (
+        fpr_client(fpr_api.base_url, fpr_api.api_key) as client,
+        pytest.raises(RequestRejected, match="invalid_cursor") as failure,
+    ):
+        next(RestPager(client, FPR, page_size=10).pages("forged.cursor-value-AAAAAAAAAAAAAAAAAAAAAA"))
     assert failure.value.attempts == 1 and failure.value.status == 400
     assert client.stats.retries == 0
 
@@ -882,9 +884,11 @@ def test_timeouts_are_retried_and_then_fail_the_request(vendor) -> None:
     url, handler = vendor
     handler.script = [(200, b"{}", 1.0)] * 3
 
-    with fpr_client(url, "k", timeout_s=0.2, policy=RetryPolicy(max_attempts=3, base_delay_s=0.01)) as client:
-        with pytest.raises(RetriesExhausted, match=r"gave up after 3 attempts .* timeout"):
-            next(RestPager(client, FPR, page_size=10).pages(None))
+    with (
+        fpr_client(url, "k", timeout_s=0.2, policy=RetryPolicy(max_attempts=3, base_delay_s=0.01)) as client,
+        pytest.raises(RetriesExhausted, match=r"gave up after 3 attempts .* timeout"),
+    ):
+        next(RestPager(client, FPR, page_size=10).pages(None))
     assert client.stats.retries == 2 and client.stats.retried_by_reason == {"timeout": 2}
 
 

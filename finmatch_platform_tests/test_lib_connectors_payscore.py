@@ -59,7 +59,7 @@ SG = sources.screening_groups()
 SG_TABLE = "raw.screening_group"
 # The vendor's documented columns, in table order; every comparison covers all of them.
 SG_COLUMNS: tuple[str, ...] = tuple(SG.columns)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -73,7 +73,7 @@ def table_rows(conn: duckdb.DuckDBPyConnection, table: str = SG_TABLE) -> list[d
     names = [d[0] for d in cursor.description]
     rows = []
     for values in cursor.fetchall():
-        row = dict(zip(names, values))
+        row = dict(zip(names, values, strict=False))
         for column in ("created_at", "updated_at"):
             if row[column] is not None:
                 row[column] = row[column].astimezone(_UTC).strftime(_ISO)

@@ -9,7 +9,7 @@ import pytest
 
 from finmatch_platform.lib.dbt_args import DateWindow, dbt_build_args, window_from_time_window
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _midnight(day: int) -> dt.datetime:
@@ -44,7 +44,9 @@ def test_an_unpartitioned_build_passes_no_vars_so_every_day_is_built() -> None:
 
 
 def test_full_refresh_and_extra_arguments_come_after_the_vars() -> None:
-    args = dbt_build_args(DateWindow(dt.date(2026, 10, 1), dt.date(2026, 10, 1)), full_refresh=True, extra_args=["--fail-fast"])
+    args = dbt_build_args(
+        DateWindow(dt.date(2026, 10, 1), dt.date(2026, 10, 1)), full_refresh=True, extra_args=["--fail-fast"]
+    )
     assert args[0] == "build" and args[-2:] == ["--full-refresh", "--fail-fast"]
 
 

@@ -47,7 +47,9 @@ HISTORY_CONFIG = GenerationConfig(
     customer_update_rate=0.01,
     defect_rate=0.0,
 )
-SMALL_CONFIG = GenerationConfig(seed=3, start_date=START, customers=300, daily_new_customers=3, fpr_opening_recommendations=60)
+SMALL_CONFIG = GenerationConfig(
+    seed=3, start_date=START, customers=300, daily_new_customers=3, fpr_opening_recommendations=60
+)
 IMPOSSIBLE_KM = 500.0
 IMPOSSIBLE_MINUTES = 60
 CITY_INDEX = {c.name: i for i, c in enumerate(ref.CITIES)}
@@ -125,7 +127,9 @@ def test_rerunning_a_day_replaces_its_files(tmp_path: Path) -> None:
     first = {e: p.read_bytes() for e, p in write_day(SMALL_CONFIG, tmp_path, _day(2)).items()}
     again = {e: p.read_bytes() for e, p in write_day(SMALL_CONFIG, tmp_path, _day(2)).items()}
     assert first == again
-    assert sorted(p.name for p in landing.partition_dir(tmp_path, "customers", _day(2)).iterdir()) == [landing.PART_FILE]
+    assert sorted(p.name for p in landing.partition_dir(tmp_path, "customers", _day(2)).iterdir()) == [
+        landing.PART_FILE
+    ]
 
 
 def test_a_day_does_not_depend_on_the_days_generated_before_it(tmp_path: Path) -> None:
@@ -160,7 +164,7 @@ def test_output_does_not_depend_on_the_number_of_threads(monkeypatch: pytest.Mon
 
 def test_output_does_not_depend_on_how_a_day_is_sliced(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large days are drawn, ordered and rendered in cache-sized slices: the slicing never shows."""
-    from finmatch_platform.simulator.generation import activity, strings
+    from finmatch_platform.simulator.generation import active, activity, strings
 
     config = GenerationConfig(
         seed=9, start_date=START, customers=3000, daily_new_customers=20, fraud_bursts_per_day=4, defect_rate=0.05
@@ -174,6 +178,7 @@ def test_output_does_not_depend_on_how_a_day_is_sliced(monkeypatch: pytest.Monke
     whole = run()
     for name, size in (("DRAW_SLICE", 97), ("RENDER_SLICE", 61), ("MASK_SLICE", 257)):
         monkeypatch.setattr(activity, name, size)
+    monkeypatch.setattr(active, "MASK_SLICE", 257)
     monkeypatch.setattr(strings, "PACK_ROWS", 50)
     sliced = run()
     clear_caches()
@@ -187,8 +192,11 @@ def test_the_fast_paths_equal_the_reference_draws_bit_for_bit() -> None:
     24-bit uniforms, the weighted sample without its argument checks, status as day spans)."""
     from types import SimpleNamespace
 
-    from finmatch_platform.simulator.generation import activity, customers
+    from finmatch_platform.simulator.generation import active as day_active
+    from finmatch_platform.simulator.generation import activity, customers, fraud
     from finmatch_platform.simulator.generation import rng as keyed
+    from finmatch_platform.simulator.generation.customer_state import status_at
+    from finmatch_platform.simulator.generation.dates import age_years
 
     gen = np.random.default_rng(0)
     for seed in range(200):  # rng.choice(n, m, replace=False, p): same sample, same generator state after
@@ -197,7 +205,7 @@ def test_the_fast_paths_equal_the_reference_draws_bit_for_bit() -> None:
         weight = np.exp(3 * gen.normal(size=n))
         a, b = np.random.default_rng(seed), np.random.default_rng(seed)
         expected = a.choice(n, size=m, replace=False, p=weight / weight.sum())
-        assert np.array_equal(activity.weighted_sample(b, m, weight / weight.sum()), expected)
+        assert np.array_equal(fraud.weighted_sample(b, m, weight / weight.sum()), expected)
         assert a.random() == b.random()
 
     k = gen.integers(0, 2**24, 50_000).astype(np.int32)  # 24-bit uniforms u = k / 2**24
@@ -206,13 +214,15 @@ def test_the_fast_paths_equal_the_reference_draws_bit_for_bit() -> None:
     for rate in (0.0, 0.4, 20.0):  # 20: counts up to the cap
         config = GenerationConfig(transactions_per_customer_day=rate)
         counts = keyed.poisson_from_uniform(np.float32(rate) * spend, u)
-        for spend_k in (None, activity._spend_k(config, spend)):
-            idx, positive = activity._transacting(config, SimpleNamespace(spend_rate=spend), np.arange(k.size), k, spend_k)
+        for spend_k in (None, day_active.spend_k_of(config, spend)):
+            idx, positive = activity._transacting(
+                config, SimpleNamespace(spend_rate=spend), np.arange(k.size), k, spend_k
+            )
             assert np.array_equal(idx, np.nonzero(counts)[0]) and np.array_equal(positive, counts[idx])
 
     travel = (2 * gen.normal(size=k.size)).astype(np.float32)
-    p_away = np.minimum(activity.AWAY_BASE_PROB * np.exp(0.8 * travel - 0.32), activity.AWAY_MAX_PROB)
-    away_k = activity._away_k(travel)
+    p_away = np.minimum(day_active.AWAY_BASE_PROB * np.exp(0.8 * travel - 0.32), day_active.AWAY_MAX_PROB)
+    away_k = day_active.away_k_of(travel)
     for shift in (-1, 0, 1, None):  # thresholds themselves, their neighbours, and random draws
         kk = k if shift is None else np.clip(away_k + shift, 0, 2**24 - 1)
         assert np.array_equal(kk < away_k, kk.astype(np.float32) * np.float32(2.0**-24) < p_away)
@@ -222,20 +232,24 @@ def test_the_fast_paths_equal_the_reference_draws_bit_for_bit() -> None:
     uu = kk.astype(np.float32) * np.float32(2.0**-24)
     assert np.array_equal(activity._HOUR_STEPS.of24(kk), keyed.choose(uu, activity._HOUR_CDF))
     assert np.array_equal(activity._HOUR_STEPS(uu), keyed.choose(uu, activity._HOUR_CDF))
-    assert np.array_equal(activity._HOUR_STEPS(uu.astype(np.float64)), keyed.choose(uu.astype(np.float64), activity._HOUR_CDF))
+    assert np.array_equal(
+        activity._HOUR_STEPS(uu.astype(np.float64)), keyed.choose(uu.astype(np.float64), activity._HOUR_CDF)
+    )
     table = gen.integers(0, len(activity._MODE_CDF), kk.size)
     mode = sum((kk >= thresholds[table]).astype(np.int8) for thresholds in activity._MODE_K)
     assert np.array_equal(mode, keyed.choose(uu, activity._MODE_CDF, table))
 
-    config = GenerationConfig(seed=2, start_date=START, customers=20_000, daily_new_customers=50, customer_update_rate=0.05)
+    config = GenerationConfig(
+        seed=2, start_date=START, customers=20_000, daily_new_customers=50, customer_update_rate=0.05
+    )
     lat = customers.population(config, 70)
-    first, until, again = activity._active_spans(lat)
+    first, until, again = day_active.active_spans(lat)
     for epoch in ref.epoch_day(START) + np.array([-400, 0, 1, 30, 69, 70, 71, 500, 5000]):
-        active = (lat.created_epoch < epoch) & (customers.status_at(lat, epoch) == ref.ACTIVE)
+        active = (lat.created_epoch < epoch) & (status_at(lat, epoch) == ref.ACTIVE)
         assert np.array_equal(((first <= epoch) & (until > epoch)) | (again <= epoch), active), epoch
         dob = np.arange(epoch - 20 * 366, epoch - 16 * 365)  # every birthday around the 18th, leap days too
-        adult = customers.age_years(dob, np.full(dob.size, epoch)) >= ref.ADULT_AGE
-        assert np.array_equal(dob <= activity.adult_dob_cutoff(int(epoch)), adult), epoch
+        adult = age_years(dob, np.full(dob.size, epoch)) >= ref.ADULT_AGE
+        assert np.array_equal(dob <= day_active.adult_dob_cutoff(int(epoch)), adult), epoch
 
 
 def test_generate_customers_is_the_opening_book() -> None:
@@ -257,7 +271,9 @@ def test_age_bands_match_a_retail_book(book: pd.DataFrame) -> None:
         assert shares[band] == pytest.approx(share, abs=0.015), band
 
 
-def test_minor_and_senior_flags_follow_date_of_birth_on_the_version_day(history: dict[dt.date, dict[str, pa.Table]]) -> None:
+def test_minor_and_senior_flags_follow_date_of_birth_on_the_version_day(
+    history: dict[dt.date, dict[str, pa.Table]],
+) -> None:
     customers = _frame(history, "customers")
     age = _age_on(customers.date_of_birth, customers.modified_at.dt.date)
     assert (customers.is_minor == (age < 18)).all()
@@ -296,8 +312,8 @@ def test_cibil_scores_are_three_percent_subprime_and_the_rest_prime(book: pd.Dat
 def test_places_phones_and_postcodes_agree_with_the_country(book: pd.DataFrame) -> None:
     by_city = {c.name: c for c in ref.CITIES}
     country_names = [c.name for c in ref.COUNTRIES]
-    assert all(by_city[c].state == s for c, s in zip(book.city, book.state))
-    assert all(country_names[by_city[c].country] == k for c, k in zip(book.city, book.country))
+    assert all(by_city[c].state == s for c, s in zip(book.city, book.state, strict=True))
+    assert all(country_names[by_city[c].country] == k for c, k in zip(book.city, book.country, strict=True))
     phone = {
         "India": ("+91", r"[6-9]\d{9}", r"[1-9]\d{5}"),
         "United Arab Emirates": ("+971", r"5\d{8}", r"00000"),
@@ -323,7 +339,7 @@ def test_emails_derive_from_the_name_and_are_unique(book: pd.DataFrame) -> None:
     assert book.email.is_unique
     assert book.email.str.fullmatch(r"[a-z]+\.[a-z]+\d+@[a-z.]+").all()
     local = book.first_name.str.lower() + "." + book.last_name.str.lower()
-    assert all(email.startswith(prefix) for email, prefix in zip(book.email, local))
+    assert all(email.startswith(prefix) for email, prefix in zip(book.email, local, strict=True))
 
 
 def test_status_is_mostly_active_and_death_comes_to_seniors(book: pd.DataFrame) -> None:
@@ -372,7 +388,9 @@ def test_the_catalogue_lands_on_the_start_day_only(history: dict[dt.date, dict[s
     assert all(history[day]["products"].num_rows == 0 for day in history if day != START)
 
 
-def test_every_customer_has_one_to_three_accounts_starting_with_savings(history: dict[dt.date, dict[str, pa.Table]]) -> None:
+def test_every_customer_has_one_to_three_accounts_starting_with_savings(
+    history: dict[dt.date, dict[str, pa.Table]],
+) -> None:
     accounts = _frame(history, "accounts")
     per_customer = accounts.groupby("customer_id").size()
     assert per_customer.between(1, 3).all()
@@ -387,7 +405,9 @@ def test_every_customer_has_one_to_three_accounts_starting_with_savings(history:
 # --- referential integrity and keys -----------------------------------------------------------------
 
 
-def test_references_point_to_rows_landed_on_the_same_or_an_earlier_day(history: dict[dt.date, dict[str, pa.Table]]) -> None:
+def test_references_point_to_rows_landed_on_the_same_or_an_earlier_day(
+    history: dict[dt.date, dict[str, pa.Table]],
+) -> None:
     customers = _frame(history, "customers").groupby("customer_id").file_day.min()
     accounts = _frame(history, "accounts").set_index("account_id")
     products = set(history[START]["products"].column("product_id").to_pylist())
@@ -419,7 +439,11 @@ def test_primary_keys_are_unique_across_days(history: dict[dt.date, dict[str, pa
 
 def test_each_file_holds_only_its_days_events(history: dict[dt.date, dict[str, pa.Table]]) -> None:
     for day, tables in history.items():
-        for entity, column in (("transactions", "transaction_ts"), ("login_activity", "login_ts"), ("fpr_records", "updated_at")):
+        for entity, column in (
+            ("transactions", "transaction_ts"),
+            ("login_activity", "login_ts"),
+            ("fpr_records", "updated_at"),
+        ):
             values = tables[entity].column(column).to_pandas()
             assert (values.dt.date == day).all(), (day, entity)
         if day != START:
@@ -468,7 +492,10 @@ def test_high_travel_spenders_accept_credit_card_offers_at_least_twice_as_often(
     spend = tx.pivot_table(index="customer_id", columns="reason", values="amount", aggfunc="sum", fill_value=0)
     travel_share = spend["Travel"] / spend.sum(axis=1)
     fpr = _frame(history, "fpr_records")
-    decided = fpr[(fpr.product_type == "Credit Card") & fpr.product_recommendation_status.isin(["Accepted", "Rejected", "Expired"])]
+    decided = fpr[
+        (fpr.product_type == "Credit Card")
+        & fpr.product_recommendation_status.isin(["Accepted", "Rejected", "Expired"])
+    ]
     high = decided.customer_id.map(travel_share).fillna(0) >= 0.25
     accepted = decided.product_recommendation_status == "Accepted"
     assert high.sum() > 40 and (~high).sum() > 200
@@ -519,7 +546,9 @@ def test_fraud_bursts_start_with_failed_logins_from_a_new_device_in_a_new_city(
 def test_latent_financial_health_drives_credit_score_and_balance(history: dict[dt.date, dict[str, pa.Table]]) -> None:
     latents = customer_latents(HISTORY_CONFIG, START).to_pandas().set_index("customer_id")
     customers = history[START]["customers"].to_pandas().set_index("customer_id")
-    savings = history[START]["accounts"].to_pandas().query("account_type in ['Savings', 'Current']").set_index("customer_id")
+    savings = (
+        history[START]["accounts"].to_pandas().query("account_type in ['Savings', 'Current']").set_index("customer_id")
+    )
     health = latents.financial_health.rank()  # rank correlation: balances are lognormal
     assert health.corr(customers.cibil_score.reindex(health.index).rank()) > 0.5
     assert health.corr(savings.balance.reindex(health.index).rank()) > 0.2
@@ -528,7 +557,9 @@ def test_latent_financial_health_drives_credit_score_and_balance(history: dict[d
 # --- FPR records ------------------------------------------------------------------------------------
 
 
-def test_fpr_status_changes_reuse_the_record_id_with_later_timestamps(history: dict[dt.date, dict[str, pa.Table]]) -> None:
+def test_fpr_status_changes_reuse_the_record_id_with_later_timestamps(
+    history: dict[dt.date, dict[str, pa.Table]],
+) -> None:
     fpr = _frame(history, "fpr_records").sort_values(["record_id", "updated_at"])
     allowed = {
         ("Recommended", "Viewed"),
@@ -541,10 +572,10 @@ def test_fpr_status_changes_reuse_the_record_id_with_later_timestamps(history: d
     for _, versions in fpr.groupby("record_id"):
         statuses = versions.product_recommendation_status.tolist()
         assert versions.updated_at.is_monotonic_increasing
-        live = [s for s, d in zip(statuses, versions._deleted) if not d]
+        live = [s for s, d in zip(statuses, versions._deleted, strict=True) if not d]
         if versions._deleted.any():
             assert versions._deleted.iloc[-1] and versions._deleted.sum() == 1  # a tombstone ends the record
-        assert all((a, b) in allowed for a, b in zip(live, live[1:])), statuses
+        assert all((a, b) in allowed for a, b in zip(live, live[1:], strict=False)), statuses
         changed += len(live) > 1
     assert changed > 1000
     accepted = fpr[fpr.product_recommendation_status == "Accepted"]
@@ -553,7 +584,9 @@ def test_fpr_status_changes_reuse_the_record_id_with_later_timestamps(history: d
     assert fpr[fpr.product_recommendation_status != "Accepted"].product_sales_amount.isna().all()
 
 
-def test_opening_recommendations_reach_a_final_status_within_the_horizon(history: dict[dt.date, dict[str, pa.Table]]) -> None:
+def test_opening_recommendations_reach_a_final_status_within_the_horizon(
+    history: dict[dt.date, dict[str, pa.Table]],
+) -> None:
     assert HISTORY_DAYS > FPR_HORIZON_DAYS
     fpr = _frame(history, "fpr_records")
     opening = fpr[fpr.record_id.isin(history[START]["fpr_records"].column("record_id").to_pylist())]
@@ -563,7 +596,9 @@ def test_opening_recommendations_reach_a_final_status_within_the_horizon(history
     assert (last.updated_at.dt.date <= _day(FPR_HORIZON_DAYS)).all()
 
 
-def test_deleted_recommendations_leave_tombstones_with_only_the_key(history: dict[dt.date, dict[str, pa.Table]]) -> None:
+def test_deleted_recommendations_leave_tombstones_with_only_the_key(
+    history: dict[dt.date, dict[str, pa.Table]],
+) -> None:
     fpr = _frame(history, "fpr_records")
     tombstones = fpr[fpr._deleted]
     assert len(tombstones) > 20
@@ -587,7 +622,12 @@ def test_fpr_account_balance_is_the_customers_savings_balance(history: dict[dt.d
 
 def test_fpr_spend_figures_equal_the_landed_transactions_of_the_last_30_days() -> None:
     config = GenerationConfig(
-        seed=5, start_date=START, customers=200, daily_new_customers=2, fpr_opening_recommendations=20, fpr_recommendations_per_day=40
+        seed=5,
+        start_date=START,
+        customers=200,
+        daily_new_customers=2,
+        fpr_opening_recommendations=20,
+        fpr_recommendations_per_day=40,
     )
     days = days_between(START, _day(WINDOW_DAYS))
     tables = {day: generate_day(config, day) for day in days}

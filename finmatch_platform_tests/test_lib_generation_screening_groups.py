@@ -114,7 +114,7 @@ def test_a_later_version_is_later_and_keeps_what_never_changes(history: dict[dt.
         times = [v["updated_at"] for v in versions]  # in file (day) order
         assert times == sorted(times) and len(set(times)) == len(times)
         assert versions[0]["created_at"] == versions[0]["updated_at"]
-        for before, after in zip(versions, versions[1:]):
+        for before, after in zip(versions, versions[1:], strict=False):
             for column in ("created_at", "name", "organization_id"):
                 assert after[column] == before[column], column
             assert after["member_count"] != before["member_count"]  # every update moves the membership

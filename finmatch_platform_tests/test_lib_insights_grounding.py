@@ -10,12 +10,44 @@ from finmatch_platform.lib.insights.grounding import UNVERIFIED_MARK, annotate, 
 
 def _evidence() -> Evidence:
     ev = Evidence()
-    ev.add("rec.acceptance_rate", "Acceptance rate", 0.149154, "share", "Accepted / live.", sample_size=2246, source="marts.rec_kpis")
-    ev.add("rec.recommendations", "Live recommendations", 2246, "count", "Live recs.", sample_size=2246, source="marts.rec_kpis")
-    ev.add("rec.sales_amount", "Sales", 262_031_803.2, "inr", "Sales (INR).", sample_size=335, source="marts.rec_kpis")
+    ev.add(
+        "rec.acceptance_rate",
+        "Acceptance rate",
+        0.149154,
+        "share",
+        "Accepted / live.",
+        sample_size=2246,
+        source="marts.recommendation_kpis",
+    )
+    ev.add(
+        "rec.recommendations",
+        "Live recommendations",
+        2246,
+        "count",
+        "Live recs.",
+        sample_size=2246,
+        source="marts.recommendation_kpis",
+    )
+    ev.add(
+        "rec.sales_amount",
+        "Sales",
+        262_031_803.2,
+        "inr",
+        "Sales (INR).",
+        sample_size=335,
+        source="marts.recommendation_kpis",
+    )
     ev.add("revenue.interchange", "Interchange", 84_907.54, "inr", "Fees (INR).", sample_size=2, source="marts.revenue")
     ev.add("cards.lift", "Lift", 4.012, "ratio", "High / low.", sample_size=610, source="marts.x")
-    ev.add("churn.gap", "Gap", 0.6548, "pp", "Low minus high.", sample_size=200, source="marts.customer_health")
+    ev.add(
+        "churn.gap",
+        "Gap",
+        0.6548,
+        "pp",
+        "Low minus high.",
+        sample_size=200,
+        source="marts.recommendation_customer_health",
+    )
     ev.add(
         "cards.acceptance.high_travel",
         "High travel acceptance",
@@ -25,9 +57,25 @@ def _evidence() -> Evidence:
         sample_size=242,
         source="marts.x",
     )
-    ev.add("churn.corr", "Correlation", -0.908, "number", "Pearson.", sample_size=414, source="marts.customer_health")
+    ev.add(
+        "churn.corr",
+        "Correlation",
+        -0.908,
+        "number",
+        "Pearson.",
+        sample_size=414,
+        source="marts.recommendation_customer_health",
+    )
     ev.add_chart(
-        Chart("weekly", "Weekly spend", "line", "inr", ("w1", "w2"), (("spend", (4_139_970.93, 4_313_700.0)),), source="marts.s")
+        Chart(
+            "weekly",
+            "Weekly spend",
+            "line",
+            "inr",
+            ("w1", "w2"),
+            (("spend", (4_139_970.93, 4_313_700.0)),),
+            source="marts.s",
+        )
     )
     return ev
 
@@ -37,7 +85,9 @@ def _statuses(text: str) -> dict[str, str]:
 
 
 def test_numbers_are_read_with_their_units_and_thousands_separators() -> None:
-    mentions, _ = extract_numbers("14.9% of 2,246 offers, ₹26.20 Cr, INR 12,34,567, Rs. 4.5 lakh, 3.9×, 21.3 pp, 1.2M, 45K")
+    mentions, _ = extract_numbers(
+        "14.9% of 2,246 offers, ₹26.20 Cr, INR 12,34,567, Rs. 4.5 lakh, 3.9×, 21.3 pp, 1.2M, 45K"
+    )
     read = {m.text: (m.kind, round(m.value, 6)) for m in mentions}
     assert read == {
         "14.9%": ("percent", 0.149),
@@ -107,7 +157,9 @@ def test_sample_sizes_and_chart_values_are_evidence_too() -> None:
 
 
 def test_thresholds_quoted_from_definitions_are_constants() -> None:
-    result = ground("customers with 20% or more of spend on travel, churn probability 0.6, the last 30 days", _evidence())
+    result = ground(
+        "customers with 20% or more of spend on travel, churn probability 0.6, the last 30 days", _evidence()
+    )
     assert {m.text: m.status for m in result.mentions} == {"20%": "constant", "0.6": "constant", "30": "constant"}
 
 

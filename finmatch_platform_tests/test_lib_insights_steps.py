@@ -26,7 +26,7 @@ from finmatch_platform.lib.insights import (
     queries,
     run_report,
 )
-from finmatch_platform.lib.insights.steps import StepContext
+from finmatch_platform.lib.insights.model import StepContext
 from finmatch_platform.lib.llm import OfflineProvider
 from finmatch_platform_tests.fixtures_insights import InsightsWarehouse, PlantedFigures
 
@@ -97,10 +97,16 @@ def test_the_evidence_holds_the_planted_effects_computed_independently(
 ) -> None:
     ev = evidence_by_focus["optimization_opportunities"]
     assert ev.get("churn.avg.low_satisfaction").value == pytest.approx(planted_effects.churn_low_satisfaction, abs=1e-9)
-    assert ev.get("churn.avg.high_satisfaction").value == pytest.approx(planted_effects.churn_high_satisfaction, abs=1e-9)
+    assert ev.get("churn.avg.high_satisfaction").value == pytest.approx(
+        planted_effects.churn_high_satisfaction, abs=1e-9
+    )
     assert ev.get("churn.avg.low_satisfaction").sample_size == planted_effects.low_satisfaction_customers
-    assert ev.get("cards.acceptance.high_travel").value == pytest.approx(planted_effects.card_acceptance_high_travel, abs=1e-9)
-    assert ev.get("cards.acceptance.low_travel").value == pytest.approx(planted_effects.card_acceptance_low_travel, abs=1e-9)
+    assert ev.get("cards.acceptance.high_travel").value == pytest.approx(
+        planted_effects.card_acceptance_high_travel, abs=1e-9
+    )
+    assert ev.get("cards.acceptance.low_travel").value == pytest.approx(
+        planted_effects.card_acceptance_low_travel, abs=1e-9
+    )
     assert ev.get("cards.offers.high_travel").value == planted_effects.high_travel_offers
     # The effects are there, and strong: churn falls with satisfaction, travellers take cards.
     assert planted_effects.churn_low_satisfaction > 3 * planted_effects.churn_high_satisfaction
@@ -115,12 +121,17 @@ def test_the_data_context_step_names_a_missing_or_empty_mart() -> None:
     focus = FOCUS_AREAS["overall_performance"]
     conn = duckdb.connect()
     try:
-        with pytest.raises(EvidenceError, match=r"marts that do not exist yet: .*marts\.rec_kpis.*materialize the dbt marts"):
+        with pytest.raises(
+            EvidenceError, match=r"marts that do not exist yet: .*marts\.recommendation_kpis.*materialize the dbt marts"
+        ):
             focus.steps[0].run(StepContext(conn, Evidence(), focus, focus.steps[0]))  # type: ignore[misc]
         conn.execute("create schema marts")
         for table in focus.tables:
             conn.execute(f"create table marts.{table} (x int)")
-        with pytest.raises(EvidenceError, match=r"marts\.dim_customers, marts\.fct_recommendations, marts\.spend_daily_cumulative are empty"):
+        with pytest.raises(
+            EvidenceError,
+            match=r"marts\.dim_customers, marts\.recommendation_records, marts\.spend_daily_cumulative are empty",
+        ):
             focus.steps[0].run(StepContext(conn, Evidence(), focus, focus.steps[0]))  # type: ignore[misc]
     finally:
         conn.close()
@@ -162,9 +173,7 @@ def test_prompts_carry_the_evidence_table_and_no_raw_pii(
     insights_warehouse: InsightsWarehouse, evidence_by_focus: dict[str, Evidence]
 ) -> None:
     with _read_only(insights_warehouse.path) as conn:
-        pii = conn.execute(
-            "select first_name || ' ' || last_name, email, mobile from raw.customers"
-        ).fetchall()
+        pii = conn.execute("select first_name || ' ' || last_name, email, mobile from raw.customers").fetchall()
     for key, evidence in evidence_by_focus.items():
         messages = build_messages(FOCUS_AREAS[key], evidence)
         prompt = "\n".join(m["content"] for m in messages)
@@ -202,7 +211,9 @@ def test_history_keeps_each_run_and_compares_with_the_previous_one(
         "financial_impact", connect, OfflineProvider(narrate_request), reports_dir=reports, now=lambda: next(times)
     )
     with connect() as conn:  # the marts move between runs: ten more accepted recommendations
-        conn.execute("update marts.rec_kpis set accepted = accepted + 10, acceptance_rate = acceptance_rate + 0.01")
+        conn.execute(
+            "update marts.recommendation_kpis set accepted = accepted + 10, acceptance_rate = acceptance_rate + 0.01"
+        )
     second = run_report(
         "financial_impact", connect, OfflineProvider(narrate_request), reports_dir=reports, now=lambda: next(times)
     )

@@ -26,12 +26,17 @@ from finmatch_platform_tests.fixtures_insights import STAND_IN_KEY, STAND_IN_KEY
 
 MESSAGES = (
     {"role": "system", "content": "You are an analyst."},
-    {"role": "user", "content": "Evidence:\nid | figure | value | n | definition\nF01 | Acceptance rate | 14.9% | n=2,246 | x"},
+    {
+        "role": "user",
+        "content": "Evidence:\nid | figure | value | n | definition\nF01 | Acceptance rate | 14.9% | n=2,246 | x",
+    },
 )
 FAST = RetryPolicy(max_attempts=3, budget_s=30.0, base_delay_s=0.01, max_delay_s=0.05)
 
 
-def _provider(stand_in: StandIn, model: str, *, key: str | None = STAND_IN_KEY, timeout_s: float = 5.0) -> OpenAICompatibleProvider:
+def _provider(
+    stand_in: StandIn, model: str, *, key: str | None = STAND_IN_KEY, timeout_s: float = 5.0
+) -> OpenAICompatibleProvider:
     return OpenAICompatibleProvider(
         EndpointSettings(
             name=f"test-{model}",
@@ -88,7 +93,9 @@ def test_a_transient_503_is_retried_and_succeeds(stand_in: StandIn) -> None:
 
 def test_a_wrong_key_fails_at_once_naming_the_variable_never_the_key(stand_in: StandIn) -> None:
     with pytest.raises(LlmAuthError) as info:
-        _provider(stand_in, "stand-in-grounded", key="sk-wrong-key-do-not-print").complete(ChatRequest(messages=MESSAGES))
+        _provider(stand_in, "stand-in-grounded", key="sk-wrong-key-do-not-print").complete(
+            ChatRequest(messages=MESSAGES)
+        )
     assert STAND_IN_KEY_ENV in str(info.value)
     assert "sk-wrong-key-do-not-print" not in str(info.value)
     assert len(stand_in.requests) == 1
@@ -101,7 +108,9 @@ def test_a_response_without_a_completion_is_a_response_error(stand_in: StandIn) 
 
 def test_another_4xx_is_not_retried(stand_in: StandIn) -> None:
     provider = OpenAICompatibleProvider(
-        EndpointSettings(name="wrong-path", base_url=stand_in.base_url + "/nope", model="m", api_key=STAND_IN_KEY, retry=FAST)
+        EndpointSettings(
+            name="wrong-path", base_url=stand_in.base_url + "/nope", model="m", api_key=STAND_IN_KEY, retry=FAST
+        )
     )
     with pytest.raises(LlmRequestError, match=r"HTTP 404.*not retried"):
         provider.complete(ChatRequest(messages=MESSAGES))
@@ -130,7 +139,9 @@ def test_the_resource_offers_offline_and_every_named_endpoint(tmp_path, stand_in
     resource = LlmResource(
         data_dir=str(tmp_path),
         endpoints=[
-            LlmEndpoint(name="good", base_url=stand_in.base_url, model="stand-in-grounded", api_key_env=STAND_IN_KEY_ENV),
+            LlmEndpoint(
+                name="good", base_url=stand_in.base_url, model="stand-in-grounded", api_key_env=STAND_IN_KEY_ENV
+            ),
             LlmEndpoint(name="local", base_url=stand_in.base_url, model="stand-in-flaky", api_key_env=STAND_IN_KEY_ENV),
         ],
     )
@@ -148,13 +159,18 @@ def test_a_missing_key_names_the_variable_to_set(tmp_path, monkeypatch: pytest.M
     monkeypatch.delenv("FINMATCH_TEST_ABSENT_KEY", raising=False)
     resource = LlmResource(
         data_dir=str(tmp_path),
-        endpoints=[LlmEndpoint(name="remote", base_url="http://127.0.0.1:1/v1", model="m", api_key_env="FINMATCH_TEST_ABSENT_KEY")],
+        endpoints=[
+            LlmEndpoint(
+                name="remote", base_url="http://127.0.0.1:1/v1", model="m", api_key_env="FINMATCH_TEST_ABSENT_KEY"
+            )
+        ],
     )
     with pytest.raises(LlmConfigError, match="set the environment variable FINMATCH_TEST_ABSENT_KEY"):
         resource.provider("remote")
     # A local server without auth: no key variable, no Authorization header.
     open_endpoint = LlmResource(
-        data_dir=str(tmp_path), endpoints=[LlmEndpoint(name="open", base_url="http://127.0.0.1:1/v1", model="m", api_key_env="")]
+        data_dir=str(tmp_path),
+        endpoints=[LlmEndpoint(name="open", base_url="http://127.0.0.1:1/v1", model="m", api_key_env="")],
     )
     assert open_endpoint.provider("open").settings.api_key is None  # type: ignore[attr-defined]
 

@@ -11,7 +11,7 @@ DAYS = [f"2026-11-{d:02d}" for d in range(1, 31)]
 
 
 def test_a_fresh_instance_lands_and_builds_the_whole_history() -> None:
-    plan = plan_load(DAYS, landed_days=[], built_days=[], unmaterialized=["marts/rec_kpis"])
+    plan = plan_load(DAYS, landed_days=[], built_days=[], unmaterialized=["marts/recommendation_kpis"])
     assert plan.land == ("2026-11-01", "2026-11-30") and plan.days_to_land == 30
     assert plan.build == ("2026-11-01", "2026-11-30")
     assert plan.describe() == "landing 30 day(s), 2026-11-01 to 2026-11-30, then building every asset from them"
@@ -30,7 +30,7 @@ def test_a_gap_in_the_middle_is_refilled_as_one_contiguous_range() -> None:
 
 
 def test_landed_days_whose_facts_were_never_built_are_built_without_landing_again() -> None:
-    plan = plan_load(DAYS, landed_days=DAYS, built_days=DAYS[-1:], unmaterialized=["marts/rec_kpis"])
+    plan = plan_load(DAYS, landed_days=DAYS, built_days=DAYS[-1:], unmaterialized=["marts/recommendation_kpis"])
     assert plan.land is None
     assert plan.build == ("2026-11-01", "2026-11-30")
     assert plan.describe() == "every day is landed; building the warehouse for 2026-11-01 to 2026-11-30"

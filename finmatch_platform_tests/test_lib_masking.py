@@ -30,6 +30,9 @@ from finmatch_platform.lib.masking import (
     policy_token,
     token,
 )
+from finmatch_platform.lib.masking import build as masking_build
+from finmatch_platform.lib.masking import tokens as masking_tokens
+from finmatch_platform.lib.masking.tokens import _hashable_text, _hmac_of_text
 from finmatch_platform.lib.profiling import default_format_rules, profile_table, save_profile
 
 KEY = "test-masking-key-0123456789"
@@ -129,7 +132,7 @@ def synthetic_fpr(customers: pa.Table, per_customer: int = 1) -> pa.Table:
     for n, (cid, c) in enumerate(sorted(latest.items())):
         if n % 2:
             continue
-        for k in range(per_customer):
+        for _k in range(per_customer):
             rows.append(
                 {
                     "record_id": f"FPR{len(rows) + 1:010d}",
@@ -428,9 +431,9 @@ def test_hmac_in_sql_equals_pythons_hmac_module(key: str, native: bool) -> None:
     ]
     conn.execute("create table t (v varchar)")
     conn.executemany("insert into t values (?)", [[v] for v in values])
-    text_expr = masking._hashable_text('"v"', "VARCHAR", "none")
+    text_expr = _hashable_text('"v"', "VARCHAR", "none")
     policy = dataclasses.replace(masking.load_policy(), token_prefix="", token_hex_chars=64)  # the whole digest
-    sql = f"select v, {masking._hmac_of_text(text_expr, policy, native)} from t"
+    sql = f"select v, {_hmac_of_text(text_expr, policy, native)} from t"
     rows = dict(conn.execute(sql, masking.hmac_params(key)).fetchall())
     for value in values:
         expected = None if value is None else _hmac_hex(key, value)
@@ -452,7 +455,7 @@ def test_tokens_of_dates_timestamps_and_numbers_match_the_python_reference(sql_v
     conn.execute("set timezone = 'Asia/Kolkata'")  # tokens must not depend on the session time zone
     conn.execute(f"create table t as select {sql_value} as v")
     dtype = masking.table_columns(conn, "t")[0][1]
-    expr = masking._hmac_of_text(masking._hashable_text('"v"', dtype, "none"), masking.load_policy(), native)
+    expr = _hmac_of_text(_hashable_text('"v"', dtype, "none"), masking.load_policy(), native)
     assert conn.execute(f"select {expr} from t", masking.hmac_params(KEY)).fetchall()[0][0] == token(KEY, python_value)
 
 
@@ -490,7 +493,7 @@ def test_normalised_tokens_match_duckdb_for_unicode_spaces_dotted_i_and_final_si
     conn = _hmac_connection(native)
     conn.execute("create table t (v varchar)")
     conn.executemany("insert into t values (?)", [[v] for v in values])
-    expr = masking._hmac_of_text(masking._hashable_text('"v"', "VARCHAR", "lower_trim"), policy, native)
+    expr = _hmac_of_text(_hashable_text('"v"', "VARCHAR", "lower_trim"), policy, native)
     rows = dict(conn.execute(f"select v, {expr} from t", masking.hmac_params(KEY)).fetchall())
     assert rows == {v: policy_token(policy, KEY, "pii:email", v) for v in values}
     assert rows[values[0]] == policy_token(policy, KEY, "pii:email", "asha@example.in")
@@ -531,7 +534,7 @@ def test_the_c_function_and_plain_sql_build_identical_masked_tables(policy, monk
     assert native.hmac_engine == masking.hmac_engine() != "sql"
     assert native.as_metadata()["hmac_engine"] == native.hmac_engine
     built = [conn.execute(f"select * from {t} order by customer_id").fetchall() for t in tables]
-    monkeypatch.setattr(masking, "_hmac_sha256", None)  # a machine where the extension is not built
+    monkeypatch.setattr(masking_tokens, "_hmac_sha256", None)  # a machine where the extension is not built
     fallback = build_masked_customers(conn, policy, KEY)
     assert fallback.hmac_engine == "sql"
     assert [conn.execute(f"select * from {t} order by customer_id").fetchall() for t in tables] == built
@@ -543,7 +546,7 @@ def test_the_dictionary_and_per_row_token_paths_give_identical_tables(policy, mo
     tables = ("masked.customers", "masked.customers_variants")
     build_masked_customers(conn, policy, KEY)
     per_row = [conn.execute(f"select * from {t} order by customer_id").fetchall() for t in tables]
-    monkeypatch.setattr(masking, "_DICTIONARY_MIN_ROWS", 1)
+    monkeypatch.setattr(masking_build, "_DICTIONARY_MIN_ROWS", 1)
     stats = build_masked_customers(conn, policy, KEY)
     assert {"first_name", "last_name", "middle_name"} <= set(stats.dictionary_columns)
     assert [conn.execute(f"select * from {t} order by customer_id").fetchall() for t in tables] == per_row
@@ -745,14 +748,14 @@ def test_a_failed_build_leaves_the_previous_masked_tables_in_place(policy, monke
     load_synthetic(conn, 20)
     build_masked_customers(conn, policy, KEY)
     before = conn.execute("select * from masked.customers order by customer_id").fetchall()
-    write = masking._write_table
+    write = masking_build._write_table
 
     def fail_on_variants(conn, target, *args, **kwargs):
         if target.endswith("_variants"):
             raise RuntimeError("disk full")
         return write(conn, target, *args, **kwargs)
 
-    monkeypatch.setattr(masking, "_write_table", fail_on_variants)
+    monkeypatch.setattr(masking_build, "_write_table", fail_on_variants)
     with pytest.raises(RuntimeError, match="disk full"):
         build_masked_customers(conn, policy, OTHER_KEY)
     assert conn.execute("select * from masked.customers order by customer_id").fetchall() == before

@@ -615,9 +615,7 @@ def test_a_vendors_own_ids_pass_the_gate_into_masked_with_a_warning(conn, policy
     assert warned["record_id_format"].sample_keys == (vendor_record,)
     assert warned["fpr_customer_id_valid"].sample_keys == (vendor_record,)
     assert outcome.quarantine.total == 0 and outcome.masking.quarantined_excluded == 0
-    masked = conn.execute(
-        "select customer_id from masked.fpr_records where record_id = ?", [vendor_record]
-    ).fetchall()
+    masked = conn.execute("select customer_id from masked.fpr_records where record_id = ?", [vendor_record]).fetchall()
     assert masked == [("CUST_000123",)]
 
 

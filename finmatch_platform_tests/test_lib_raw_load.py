@@ -18,10 +18,7 @@ DAY1, DAY2, DAY3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10,
 
 def _scores(day: dt.date, n: int) -> pa.Table:
     return pa.Table.from_pylist(
-        [
-            {"customer_id": f"C{i:09d}", "check_date": day, "score": 700 + i, "bureau": "CIBIL"}
-            for i in range(n)
-        ],
+        [{"customer_id": f"C{i:09d}", "check_date": day, "score": 700 + i, "bureau": "CIBIL"} for i in range(n)],
         schema=CREDIT_SCORES,
     )
 

@@ -19,10 +19,12 @@ from finmatch_platform.lib.retry import (
     server_message,
 )
 
-NOW = dt.datetime(2026, 10, 21, 7, 28, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 10, 21, 7, 28, 0, tzinfo=dt.UTC)
 POLICY = RetryPolicy(max_attempts=5, budget_s=120.0, base_delay_s=0.5, max_delay_s=30.0, retry_after_cap_s=60.0)
 UNAUTHORIZED = b'{"error":"unauthorized","detail":"invalid API key","parameter":null}'
-BAD_PAGE_SIZE = b'{"error":"invalid_parameter","detail":"page_size must be an integer between 1 and 200","parameter":"page_size"}'
+BAD_PAGE_SIZE = (
+    b'{"error":"invalid_parameter","detail":"page_size must be an integer between 1 and 200","parameter":"page_size"}'
+)
 
 
 def _decide(outcome: Outcome, attempt: int = 1, elapsed_s: float = 0.0, policy: RetryPolicy = POLICY, seed: int = 0):
@@ -34,33 +36,60 @@ def _decide(outcome: Outcome, attempt: int = 1, elapsed_s: float = 0.0, policy: 
     [
         pytest.param(Outcome.http(200), Action.SUCCEED, 0.0, None, id="200 succeeds"),
         pytest.param(Outcome.http(204), Action.SUCCEED, 0.0, None, id="any 2xx succeeds"),
-        pytest.param(Outcome.http(429, {"Retry-After": "7"}), Action.RETRY, 7.0, None, id="429 waits Retry-After seconds"),
-        pytest.param(Outcome.http(429, {"retry-after": "7"}), Action.RETRY, 7.0, None, id="header name is case-insensitive"),
-        pytest.param(Outcome.http(429, {"Retry-After": "0"}), Action.RETRY, 0.0, None, id="429 with Retry-After 0 retries at once"),
-        pytest.param(Outcome.http(429, {"Retry-After": "1.5"}), Action.RETRY, 1.5, None, id="decimal seconds are tolerated"),
         pytest.param(
-            Outcome.http(429, {"Retry-After": "Wed, 21 Oct 2026 07:28:12 GMT"}), Action.RETRY, 12.0, None,
+            Outcome.http(429, {"Retry-After": "7"}), Action.RETRY, 7.0, None, id="429 waits Retry-After seconds"
+        ),
+        pytest.param(
+            Outcome.http(429, {"retry-after": "7"}), Action.RETRY, 7.0, None, id="header name is case-insensitive"
+        ),
+        pytest.param(
+            Outcome.http(429, {"Retry-After": "0"}),
+            Action.RETRY,
+            0.0,
+            None,
+            id="429 with Retry-After 0 retries at once",
+        ),
+        pytest.param(
+            Outcome.http(429, {"Retry-After": "1.5"}), Action.RETRY, 1.5, None, id="decimal seconds are tolerated"
+        ),
+        pytest.param(
+            Outcome.http(429, {"Retry-After": "Wed, 21 Oct 2026 07:28:12 GMT"}),
+            Action.RETRY,
+            12.0,
+            None,
             id="429 waits until an HTTP date",
         ),
         pytest.param(
-            Outcome.http(429, {"Retry-After": "Wed, 21 Oct 2026 07:27:00 GMT"}), Action.RETRY, 0.0, None,
+            Outcome.http(429, {"Retry-After": "Wed, 21 Oct 2026 07:27:00 GMT"}),
+            Action.RETRY,
+            0.0,
+            None,
             id="an HTTP date in the past means now",
         ),
         pytest.param(Outcome.http(429, {"Retry-After": "600"}), Action.RETRY, 60.0, None, id="Retry-After is capped"),
         pytest.param(
-            Outcome.http(429, {"Retry-After": "Thu, 22 Oct 2026 07:28:00 GMT"}), Action.RETRY, 60.0, None,
+            Outcome.http(429, {"Retry-After": "Thu, 22 Oct 2026 07:28:00 GMT"}),
+            Action.RETRY,
+            60.0,
+            None,
             id="a far HTTP date is capped too",
         ),
-        pytest.param(Outcome.http(503, {"Retry-After": "3"}), Action.RETRY, 3.0, None, id="503 with Retry-After honours it"),
+        pytest.param(
+            Outcome.http(503, {"Retry-After": "3"}), Action.RETRY, 3.0, None, id="503 with Retry-After honours it"
+        ),
         pytest.param(Outcome.http(401, body=UNAUTHORIZED), Action.FAIL, 0.0, Failure.AUTH, id="401 fails at once"),
         pytest.param(Outcome.http(403), Action.FAIL, 0.0, Failure.AUTH, id="403 fails at once"),
-        pytest.param(Outcome.http(400, body=BAD_PAGE_SIZE), Action.FAIL, 0.0, Failure.REJECTED, id="400 is not retried"),
+        pytest.param(
+            Outcome.http(400, body=BAD_PAGE_SIZE), Action.FAIL, 0.0, Failure.REJECTED, id="400 is not retried"
+        ),
         pytest.param(Outcome.http(404), Action.FAIL, 0.0, Failure.REJECTED, id="404 is not retried"),
         pytest.param(Outcome.http(422), Action.FAIL, 0.0, Failure.REJECTED, id="422 is not retried"),
         pytest.param(Outcome.http(302), Action.FAIL, 0.0, Failure.REJECTED, id="an unexpected 3xx is not retried"),
     ],
 )
-def test_each_outcome_gets_its_decision(outcome: Outcome, action: Action, delay_s: float, failure: Failure | None) -> None:
+def test_each_outcome_gets_its_decision(
+    outcome: Outcome, action: Action, delay_s: float, failure: Failure | None
+) -> None:
     decision = _decide(outcome)
 
     assert decision.action is action
@@ -100,7 +129,9 @@ def test_the_same_seed_gives_the_same_delays() -> None:
     assert _decide(outcome, attempt=3, seed=42) == _decide(outcome, attempt=3, seed=42)
 
 
-@pytest.mark.parametrize(("attempt", "ceiling"), [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (7, 30.0), (40, 30.0), (500, 30.0)])
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"), [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (7, 30.0), (40, 30.0), (500, 30.0)]
+)
 def test_the_backoff_window_doubles_up_to_the_maximum(attempt: int, ceiling: float) -> None:
     class Top(random.Random):
         def uniform(self, a: float, b: float) -> float:
@@ -112,21 +143,39 @@ def test_the_backoff_window_doubles_up_to_the_maximum(attempt: int, ceiling: flo
 @pytest.mark.parametrize(
     ("outcome", "attempt", "elapsed_s", "says"),
     [
-        pytest.param(Outcome.http(503), 5, 3.0, ["gave up after 5 attempts", "retry_attempts=5", "HTTP 503"], id="attempts run out"),
         pytest.param(
-            Outcome.transport(TransportError.TIMEOUT, "read timed out"), 5, 3.0, ["gave up after 5 attempts", "timeout (read timed out)"],
+            Outcome.http(503),
+            5,
+            3.0,
+            ["gave up after 5 attempts", "retry_attempts=5", "HTTP 503"],
+            id="attempts run out",
+        ),
+        pytest.param(
+            Outcome.transport(TransportError.TIMEOUT, "read timed out"),
+            5,
+            3.0,
+            ["gave up after 5 attempts", "timeout (read timed out)"],
             id="attempts run out on timeouts",
         ),
         pytest.param(
-            Outcome.http(429, {"Retry-After": "30"}), 2, 100.0, ["retry budget of 120 s", "retry_budget_s", "HTTP 429"],
+            Outcome.http(429, {"Retry-After": "30"}),
+            2,
+            100.0,
+            ["retry budget of 120 s", "retry_budget_s", "HTTP 429"],
             id="the wait would overrun the budget",
         ),
         pytest.param(
-            Outcome.http(502), 2, 121.0, ["retry budget of 120 s", "HTTP 502"], id="the budget is already spent",
+            Outcome.http(502),
+            2,
+            121.0,
+            ["retry budget of 120 s", "HTTP 502"],
+            id="the budget is already spent",
         ),
     ],
 )
-def test_exhausted_retries_fail_saying_what_happened(outcome: Outcome, attempt: int, elapsed_s: float, says: list[str]) -> None:
+def test_exhausted_retries_fail_saying_what_happened(
+    outcome: Outcome, attempt: int, elapsed_s: float, says: list[str]
+) -> None:
     decision = _decide(outcome, attempt=attempt, elapsed_s=elapsed_s)
 
     assert decision.action is Action.FAIL
@@ -196,7 +245,11 @@ def test_the_server_message_is_taken_from_the_json_error(body: bytes, message: s
 
 @pytest.mark.parametrize(
     ("changes", "field"),
-    [({"max_attempts": 0}, "max_attempts"), ({"budget_s": -1.0}, "budget_s"), ({"base_delay_s": float("nan")}, "base_delay_s")],
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"budget_s": -1.0}, "budget_s"),
+        ({"base_delay_s": float("nan")}, "base_delay_s"),
+    ],
 )
 def test_a_policy_rejects_impossible_limits(changes: dict[str, float], field: str) -> None:
     with pytest.raises(ValueError, match=field):

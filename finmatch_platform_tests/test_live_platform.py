@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES
-from finmatch_platform.lib.webserver import RANGE_END_TAG, RANGE_START_TAG, RUN_DONE, RunState
+from finmatch_platform.webserver_client import RANGE_END_TAG, RANGE_START_TAG, RUN_DONE, RunState
 from finmatch_platform_tests.fixtures_api import expected_feed
 from finmatch_platform_tests.fixtures_browser import dump_dom
 from finmatch_platform_tests.fixtures_extraction import assert_table_equals, checksum, latest_state_sql
@@ -155,7 +155,10 @@ def test_the_initial_load_builds_every_day_once_the_days_are_landed(
     # Run again, it finds nothing to do: the load is idempotent and restart-safe.
     again = subprocess.run(
         [sys.executable, "-m", "finmatch_platform.initial_load", "--url", live_platform.ui_url],
-        env=live_platform.env, capture_output=True, text=True, timeout=120,
+        env=live_platform.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert again.returncode == 0 and "nothing to load" in again.stdout, again.stdout + again.stderr
 
@@ -189,7 +192,9 @@ def test_end_to_end_the_warehouse_matches_the_source(
         ).fetchone()
         assert (days, txns) == (len(live_platform.days), source_txns)
         assert float(amount) == pytest.approx(float(source_amount), abs=0.01)
-        recommended = conn.execute("select recommendations from marts.rec_kpis where kpi_id = 'overall:All'").fetchone()[0]
+        recommended = conn.execute(
+            "select recommendations from marts.recommendation_kpis where kpi_id = 'overall:All'"
+        ).fetchone()[0]
         assert recommended == live_records
 
         # Reports: one row per focus area in the history, each with every number grounded.

@@ -36,7 +36,9 @@ VALID: dict[str, Any] = {"base_url": "http://127.0.0.1:8765", "api_key": "k"}
         ("base_url", "127.0.0.1:8765", "base_url must start with http:// or https://"),
     ],
 )
-def test_an_out_of_range_fpr_setting_is_rejected_naming_the_field_and_its_bound(field: str, value: Any, bound: str) -> None:
+def test_an_out_of_range_fpr_setting_is_rejected_naming_the_field_and_its_bound(
+    field: str, value: Any, bound: str
+) -> None:
     with pytest.raises(ValidationError) as failure:
         FprApiResource(**{**VALID, field: value})
 
@@ -73,9 +75,18 @@ def test_an_out_of_range_payscore_setting_is_rejected_naming_the_field_and_its_b
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("page_size", 1), ("page_size", 200), ("request_timeout_s", 5), ("request_timeout_s", 300),
-     ("retry_attempts", 1), ("retry_attempts", 10), ("retry_budget_s", 1), ("retry_budget_s", 3600),
-     ("checkpoint_every", 1), ("checkpoint_every", 10_000)],
+    [
+        ("page_size", 1),
+        ("page_size", 200),
+        ("request_timeout_s", 5),
+        ("request_timeout_s", 300),
+        ("retry_attempts", 1),
+        ("retry_attempts", 10),
+        ("retry_budget_s", 1),
+        ("retry_budget_s", 3600),
+        ("checkpoint_every", 1),
+        ("checkpoint_every", 10_000),
+    ],
 )
 def test_the_ends_of_each_range_are_allowed(field: str, value: Any) -> None:
     assert getattr(FprApiResource(**{**VALID, field: value}), field) == value
@@ -108,10 +119,16 @@ def test_payscore_settings_come_from_the_environment_and_a_bad_one_names_its_var
     monkeypatch.setenv("FINMATCH_PAYSCORE_REQUEST_TIMEOUT_SECONDS", "12")
     monkeypatch.setenv("FINMATCH_PAYSCORE_ENABLE_INCREMENTAL_SYNC", "false")
     resource = build_payscore_resource(Settings.from_env())
-    assert (resource.initial_sync_days, resource.request_timeout_s, resource.enable_incremental_sync) == (30, 12.0, False)
+    assert (resource.initial_sync_days, resource.request_timeout_s, resource.enable_incremental_sync) == (
+        30,
+        12.0,
+        False,
+    )
 
     monkeypatch.setenv("FINMATCH_PAYSCORE_MAX_RECORDS_PER_PAGE", "5000")
-    with pytest.raises(SettingsError, match="FINMATCH_PAYSCORE_MAX_RECORDS_PER_PAGE: Input should be less than or equal to 1000"):
+    with pytest.raises(
+        SettingsError, match="FINMATCH_PAYSCORE_MAX_RECORDS_PER_PAGE: Input should be less than or equal to 1000"
+    ):
         build_payscore_resource(Settings.from_env())
     monkeypatch.setenv("FINMATCH_PAYSCORE_MAX_RECORDS_PER_PAGE", "many")
     with pytest.raises(SettingsError, match="FINMATCH_PAYSCORE_MAX_RECORDS_PER_PAGE must be a number"):
@@ -134,10 +151,16 @@ def _extraction_asset(db_path: Path) -> dg.AssetsDefinition:
     def fpr_records(context, fpr_api: FprApiResource) -> dg.MaterializeResult:
         conn = duckdb.connect(str(db_path))
         try:
-            summary = fpr_api.sync(conn, log_dir=db_path.parent / "checkpoints", on_checkpoint=lambda p: context.log.info(f"checkpoint {p.checkpoint}: {p.records} records"))
+            summary = fpr_api.sync(
+                conn,
+                log_dir=db_path.parent / "checkpoints",
+                on_checkpoint=lambda p: context.log.info(f"checkpoint {p.checkpoint}: {p.records} records"),
+            )
         finally:
             conn.close()
-        return dg.MaterializeResult(metadata={"upserts": summary.upserts, "retries": summary.retries, "checkpoints": summary.checkpoints})
+        return dg.MaterializeResult(
+            metadata={"upserts": summary.upserts, "retries": summary.retries, "checkpoints": summary.checkpoints}
+        )
 
     return fpr_records
 
@@ -148,7 +171,10 @@ def test_an_asset_syncs_through_the_resource_with_the_key_from_the_environment(
     monkeypatch.setenv("FINMATCH_API_KEY", FPR_TEST_API_KEY)
     db_path = tmp_path / "warehouse.duckdb"
     resource = FprApiResource(
-        base_url=fpr_api.base_url, api_key=dg.EnvVar("FINMATCH_API_KEY"), page_size=50, checkpoint_every=60,
+        base_url=fpr_api.base_url,
+        api_key=dg.EnvVar("FINMATCH_API_KEY"),
+        page_size=50,
+        checkpoint_every=60,
         api_key_header="x-api-key",
     )
 
@@ -159,7 +185,9 @@ def test_an_asset_syncs_through_the_resource_with_the_key_from_the_environment(
     conn = duckdb.connect(str(db_path))
     assert_table_equals(conn, latest_state_sql(fpr_landing))
     assert metadata["upserts"].value > 0 and metadata["retries"].value == 0
-    assert metadata["checkpoints"].value == -(-conn.execute("select count(*) from raw.fpr_records").fetchone()[0] // 100)
+    assert metadata["checkpoints"].value == -(
+        -conn.execute("select count(*) from raw.fpr_records").fetchone()[0] // 100
+    )
     conn.close()
     changes = resource.process_config_and_initialize().changes()  # EnvVar resolves as in a sensor
     assert changes.count > 0 and changes.mark

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
 from hypothesis import given, settings
@@ -100,10 +101,8 @@ def test_malformed_cursors_are_rejected_with_a_reason(token: str) -> None:
 @settings(max_examples=300)
 @given(token=st.text(max_size=120) | st.from_regex(r"\A[A-Za-z0-9_-]{4,60}\.[A-Za-z0-9_-]{22}\Z"))
 def test_decoding_any_text_raises_nothing_but_invalid_cursor(token: str) -> None:
-    try:
+    with contextlib.suppress(InvalidCursor):
         decode_cursor(token, SECRET)
-    except InvalidCursor:
-        pass
 
 
 def test_the_derived_secret_is_stable_per_key_and_is_not_the_key() -> None:
@@ -152,9 +151,7 @@ def test_a_page_size_outside_1_to_200_is_refused(page_size: int) -> None:
 
 
 @given(keys=key_lists, page_size=st.integers(1, 200))
-def test_paging_visits_every_key_once_in_order_for_any_page_size(
-    keys: list[tuple[int, str]], page_size: int
-) -> None:
+def test_paging_visits_every_key_once_in_order_for_any_page_size(keys: list[tuple[int, str]], page_size: int) -> None:
     visited: list[tuple[int, str]] = []
     position = START
     while True:
@@ -168,9 +165,7 @@ def test_paging_visits_every_key_once_in_order_for_any_page_size(
 
 
 @given(keys=key_lists, after=st.tuples(st.integers(-1, 51), st.sampled_from(["", "FPR02", "FPR99"])))
-def test_count_after_matches_what_paging_would_return(
-    keys: list[tuple[int, str]], after: tuple[int, str]
-) -> None:
+def test_count_after_matches_what_paging_would_return(keys: list[tuple[int, str]], after: tuple[int, str]) -> None:
     position = Position(*after)
     assert count_after(keys, position) == len([k for k in keys if k > position])
 

@@ -1,11 +1,11 @@
-{{ config(meta={'dagster': {'ref': {'name': 'customers_needing_attention'}}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'recommendation_customers_needing_attention'}}}) }}
 
 -- The worklist is exactly the customers at high churn risk with low satisfaction (thresholds in dbt_project.yml).
 with
 
 expected as (
 
-    select customer_id from {{ ref('customer_health') }}
+    select customer_id from {{ ref('recommendation_customer_health') }}
     where churn_probability >= {{ var('attention_churn_probability') }}
         and satisfaction_score <= {{ var('attention_satisfaction') }}
 
@@ -13,7 +13,7 @@ expected as (
 
 listed as (
 
-    select customer_id from {{ ref('customers_needing_attention') }}
+    select customer_id from {{ ref('recommendation_customers_needing_attention') }}
 
 )
 

@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'fct_recommendations'}}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'recommendation_records'}}}) }}
 
 -- A recommendation whose latest version is a tombstone is gone from every mart.
 with
@@ -13,5 +13,5 @@ deleted as (
 )
 
 select recommendations.record_id
-from {{ ref('fct_recommendations') }} as recommendations
+from {{ ref('recommendation_records') }} as recommendations
 inner join deleted using (record_id)

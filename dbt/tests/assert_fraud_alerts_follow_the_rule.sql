@@ -1,7 +1,7 @@
 -- An alert is raised exactly on an impossible-travel payment, a failed-login burst, or a login
 -- from a new device and city on a day with a suspicious payment; only days with a signal are listed.
 select *
-from {{ ref('fct_fraud_customer_days') }}
+from {{ ref('fraud_customer_days') }}
 where is_alert <> (
         impossible_travel_transactions > 0
         or failure_burst_logins > 0

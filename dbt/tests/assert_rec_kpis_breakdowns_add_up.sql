@@ -9,14 +9,21 @@ totals as (
         sum(recommendations) as recommendations,
         sum(accepted) as accepted,
         sum(product_sales_amount) as product_sales_amount
-    from {{ ref('rec_kpis') }}
+    from {{ ref('recommendation_kpis') }}
     group by dimension
+
+),
+
+overall as (
+
+    select * from totals
+    where dimension = 'overall'
 
 )
 
 select breakdown.*
 from totals as breakdown
-cross join (select * from totals where dimension = 'overall') as overall
+cross join overall
 where breakdown.recommendations <> overall.recommendations
     or breakdown.accepted <> overall.accepted
     or abs(breakdown.product_sales_amount - overall.product_sales_amount) > 0.01

@@ -9,7 +9,9 @@ with
 
 coverage as (
 
-    select min(covered_from) as covered_from, max(covered_to) as covered_to
+    select
+        min(covered_from) as covered_from,
+        max(covered_to) as covered_to
     from {{ ref('revenue_monthly_by_product') }}
 
 ),
@@ -28,13 +30,17 @@ expected_interchange as (
 
 reported as (
 
-    select sum(interchange_fees) as interchange_fees, sum(total_revenue) as total_revenue,
+    select
+        sum(interchange_fees) as interchange_fees,
+        sum(total_revenue) as total_revenue,
         sum(loan_interest) as loan_interest
     from {{ ref('revenue_monthly_by_product') }}
 
 )
 
-select *
+select
+    reported.*,
+    expected.interchange_fees as expected_interchange_fees
 from reported
 cross join expected_interchange as expected
 where abs(reported.interchange_fees - coalesce(expected.interchange_fees, 0)) > 0.01

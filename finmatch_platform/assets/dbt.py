@@ -4,9 +4,10 @@ Sources resolve by key (``source('raw', 'transactions')`` is ``raw/transactions`
 ``source('masked', 'customers')`` is ``masked/customers``), so the dbt graph hangs off the Python
 ingestion and masking assets with no wiring here.
 
-Three definitions over one manifest, split where the partitioning changes, so that the whole
-graph can run in one run (a run of a job over a day range, such as ``refresh_warehouse``) with
-no definition needed both before and after another:
+``build_dbt_assets`` makes three definitions over one manifest (read then, never at import),
+split where the partitioning changes, so that the whole graph can run in one run (a run of a job
+over a day range, such as ``refresh_warehouse``) with no definition needed both before and after
+another:
 
 * ``finmatch_dbt_base``: everything the daily facts read (staging views, reference seeds, the
   dimensions), rebuilt whole.
@@ -30,27 +31,23 @@ reads a daily fact reads nothing downstream of it.
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 from pydantic import Field
 
-from finmatch_platform.constants import OWNER_DATA_PLATFORM, WAREHOUSE_POOL
+from finmatch_platform.constants import GROUP_STAGING, MARTS_GROUP_PREFIX, OWNER_DATA_PLATFORM, WAREHOUSE_POOL
 from finmatch_platform.lib.dbt_args import dbt_build_args, select_outside_ancestors_of_tag, window_from_time_window
-from finmatch_platform.partitions import daily_partitions
-from finmatch_platform.resources.dbt import WarehouseDbtCliResource, dbt_project, prepare_dbt_project
+from finmatch_platform.resources.dbt import WarehouseDbtCliResource, dbt_manifest, dbt_project
 
 # dbt tag of the date-partitioned incremental facts (set in dbt_project.yml / the model configs).
 DAILY_TAG = "daily"
 DAILY_SELECT = f"tag:{DAILY_TAG}"
 # Every ancestor of a daily fact; the base definition is these minus the facts themselves.
 DAILY_ANCESTORS_SELECT = f"+{DAILY_SELECT}"
-
-# staging/ and intermediate/ are groups of their name, seeds join staging, and
-# marts/<domain>/... becomes the group marts_<domain>.
-GROUP_STAGING = "staging"
-MARTS_GROUP_PREFIX = "marts_"
 
 OWNER_ANALYTICS_ENGINEERING = "team:analytics-engineering"
 # Who answers for a mart's numbers, by domain folder; anything unlisted is analytics engineering's.
@@ -125,59 +122,94 @@ class DailyFactsConfig(dg.Config):
     )
 
 
-# Produced by `dbt parse` (no network), only when missing or stale.
-_MANIFEST = prepare_dbt_project(dbt_project)
+@dataclass(frozen=True)
+class DbtAssets:
+    """The project's three definitions, in the order a run builds them."""
+
+    base: dg.AssetsDefinition
+    daily_facts: dg.AssetsDefinition
+    marts: dg.AssetsDefinition
+
+    @property
+    def all(self) -> list[dg.AssetsDefinition]:
+        return [self.base, self.daily_facts, self.marts]
+
+    def mart_keys(self) -> list[dg.AssetKey]:
+        """Every asset in a marts_<domain> group, sorted."""
+        return sorted(
+            key
+            for assets_def in self.all
+            for key, group in assets_def.group_names_by_key.items()
+            if group.startswith(MARTS_GROUP_PREFIX)
+        )
 
 
-@dbt_assets(
-    manifest=_MANIFEST,
-    project=dbt_project,
-    select=DAILY_SELECT,
-    name="finmatch_dbt_daily_facts",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    dagster_dbt_translator=dbt_translator,
-    pool=WAREHOUSE_POOL,
-)
-def finmatch_dbt_daily_facts(
-    context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource, config: DailyFactsConfig
-) -> Iterator[Any]:
-    """The daily facts for the run's partition range, in one dbt build that replaces that window."""
-    window = window_from_time_window(context.partition_time_window.start, context.partition_time_window.end)
-    context.log.info(f"dbt build of {window.days} day(s): {window.min_date} to {window.max_date}")
-    args = dbt_build_args(window, full_refresh=config.full_refresh)
-    yield from dbt.cli(args, context=context, indirect_selection="eager").stream()
+def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> DbtAssets:
+    """The dbt assets over the current manifest (``dbt parse`` first if it is missing or stale);
+    the daily facts are partitioned by ``partitions_def``."""
+    manifest = dbt_manifest()
+    return DbtAssets(
+        base=_base_assets(manifest),
+        daily_facts=_daily_fact_assets(manifest, partitions_def),
+        marts=_mart_assets(manifest),
+    )
+
+
+def _daily_fact_assets(manifest: Path, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project(),
+        select=DAILY_SELECT,
+        name="finmatch_dbt_daily_facts",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        dagster_dbt_translator=dbt_translator,
+        pool=WAREHOUSE_POOL,
+    )
+    def finmatch_dbt_daily_facts(
+        context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource, config: DailyFactsConfig
+    ) -> Iterator[Any]:
+        """The daily facts for the run's partition range, in one dbt build that replaces that window."""
+        window = window_from_time_window(context.partition_time_window.start, context.partition_time_window.end)
+        context.log.info(f"dbt build of {window.days} day(s): {window.min_date} to {window.max_date}")
+        args = dbt_build_args(window, full_refresh=config.full_refresh)
+        yield from dbt.cli(args, context=context, indirect_selection="eager").stream()
+
+    return finmatch_dbt_daily_facts
 
 
 def _build_whole(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
     yield from dbt.cli(dbt_build_args(), context=context, indirect_selection="buildable").stream()
 
 
-@dbt_assets(
-    manifest=_MANIFEST,
-    project=dbt_project,
-    select=DAILY_ANCESTORS_SELECT,
-    exclude=DAILY_SELECT,
-    name="finmatch_dbt_base",
-    dagster_dbt_translator=dbt_translator,
-    pool=WAREHOUSE_POOL,
-)
-def finmatch_dbt_base(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
-    """Staging, reference data and dimensions (what the daily facts read): rebuilt whole."""
-    yield from _build_whole(context, dbt)
+def _base_assets(manifest: Path) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project(),
+        select=DAILY_ANCESTORS_SELECT,
+        exclude=DAILY_SELECT,
+        name="finmatch_dbt_base",
+        dagster_dbt_translator=dbt_translator,
+        pool=WAREHOUSE_POOL,
+    )
+    def finmatch_dbt_base(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
+        """Staging, reference data and dimensions (what the daily facts read): rebuilt whole."""
+        yield from _build_whole(context, dbt)
+
+    return finmatch_dbt_base
 
 
-@dbt_assets(
-    manifest=_MANIFEST,
-    project=dbt_project,
-    select=select_outside_ancestors_of_tag(json.loads(_MANIFEST.read_text(encoding="utf-8")), DAILY_TAG),
-    name="finmatch_dbt_marts",
-    dagster_dbt_translator=dbt_translator,
-    pool=WAREHOUSE_POOL,
-)
-def finmatch_dbt_marts(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
-    """The marts and the models only they read: rebuilt whole on every run."""
-    yield from _build_whole(context, dbt)
+def _mart_assets(manifest: Path) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project(),
+        select=select_outside_ancestors_of_tag(json.loads(manifest.read_text(encoding="utf-8")), DAILY_TAG),
+        name="finmatch_dbt_marts",
+        dagster_dbt_translator=dbt_translator,
+        pool=WAREHOUSE_POOL,
+    )
+    def finmatch_dbt_marts(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource) -> Iterator[Any]:
+        """The marts and the models only they read: rebuilt whole on every run."""
+        yield from _build_whole(context, dbt)
 
-
-dbt_assets_defs: list[dg.AssetsDefinition] = [finmatch_dbt_base, finmatch_dbt_daily_facts, finmatch_dbt_marts]
+    return finmatch_dbt_marts

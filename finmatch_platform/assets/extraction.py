@@ -7,7 +7,6 @@ checks the share of records it had to quarantine: above 1% the check is red (ERR
 that is mostly refused never passes for a green run with nothing loaded.
 """
 
-
 from collections.abc import Callable
 from typing import Any
 

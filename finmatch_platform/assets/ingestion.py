@@ -17,12 +17,12 @@ from finmatch_platform.constants import (
 )
 from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES, PRIMARY_KEYS
 from finmatch_platform.lib.raw_load import load_window
-from finmatch_platform.partitions import daily_partitions, partition_days
+from finmatch_platform.partitions import partition_days
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.resources.warehouse import WarehouseResource
 
 
-def _raw_asset(entity: str) -> dg.AssetsDefinition:
+def _raw_asset(entity: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=[RAW_PREFIX, entity],
         deps=[landing_key(entity)],
@@ -33,7 +33,7 @@ def _raw_asset(entity: str) -> dg.AssetsDefinition:
         group_name=GROUP_INGESTION,
         kinds={"duckdb", "python"},
         owners=[OWNER_DATA_PLATFORM],
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         metadata={
@@ -68,4 +68,6 @@ def _raw_asset(entity: str) -> dg.AssetsDefinition:
     return _load
 
 
-raw_assets: list[dg.AssetsDefinition] = [_raw_asset(entity) for entity in BULK_LOADED_ENTITIES]
+def build_raw_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One ``raw/<entity>`` asset per bulk-loaded entity, partitioned like the landing zone."""
+    return [_raw_asset(entity, partitions_def) for entity in BULK_LOADED_ENTITIES]

@@ -34,7 +34,7 @@ from finmatch_platform.lib.insights import (
     ground,
     run_report,
 )
-from finmatch_platform.lib.insights.analyses import REQUIRED_NONEMPTY
+from finmatch_platform.lib.insights.context import REQUIRED_NONEMPTY
 from finmatch_platform.lib.insights.evidence import markdown_table
 from finmatch_platform.lib.insights.history import HISTORY_TABLE, latest_report
 from finmatch_platform.lib.insights.queries import MARTS_SCHEMA

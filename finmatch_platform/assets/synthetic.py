@@ -2,6 +2,8 @@
 
 One run generates every entity of a day together, because they are consistent with each other
 (transactions reference that day's accounts, FPR records reference customers and products).
+The asset is made by ``build_synthetic_source_day`` for the calendar the definitions builder
+derives from the settings.
 """
 
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import pyarrow.parquet as pq
 
 from finmatch_platform.constants import GROUP_SYNTHETIC, LANDING_PREFIX, OWNER_DATA_PLATFORM
 from finmatch_platform.landing_zone.schemas import ENTITIES
-from finmatch_platform.partitions import daily_partitions, partition_days
+from finmatch_platform.partitions import partition_days
 from finmatch_platform.resources.synthetic import SyntheticSourceResource
 from finmatch_platform.simulator.generation import write_day
 
@@ -35,26 +37,37 @@ def landing_key(entity: str) -> dg.AssetKey:
     return dg.AssetKey([LANDING_PREFIX, entity])
 
 
-@dg.multi_asset(
-    name="synthetic_source_day",
-    specs=[
-        dg.AssetSpec(
-            landing_key(entity),
-            description=_DESCRIPTIONS[entity],
-            group_name=GROUP_SYNTHETIC,
-            kinds={"parquet", "python"},
-            owners=[OWNER_DATA_PLATFORM],
-            metadata={"landing_layout": f"<landing>/{entity}/date=YYYY-MM-DD/part-0.parquet"},
-        )
-        for entity in ENTITIES
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def synthetic_source_day(
+def build_synthetic_source_day(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """Every landing entity of a day, in one multi-asset partitioned by ``partitions_def``."""
+
+    @dg.multi_asset(
+        name="synthetic_source_day",
+        specs=[
+            dg.AssetSpec(
+                landing_key(entity),
+                description=_DESCRIPTIONS[entity],
+                group_name=GROUP_SYNTHETIC,
+                kinds={"parquet", "python"},
+                owners=[OWNER_DATA_PLATFORM],
+                metadata={"landing_layout": f"<landing>/{entity}/date=YYYY-MM-DD/part-0.parquet"},
+            )
+            for entity in ENTITIES
+        ],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def synthetic_source_day(
+        context: dg.AssetExecutionContext, synthetic_source: SyntheticSourceResource
+    ) -> Iterator[dg.MaterializeResult]:
+        """Generate and land every source entity for each day of the partition range."""
+        yield from _land_days(context, synthetic_source)
+
+    return synthetic_source_day
+
+
+def _land_days(
     context: dg.AssetExecutionContext, synthetic_source: SyntheticSourceResource
 ) -> Iterator[dg.MaterializeResult]:
-    """Generate and land every source entity for each day of the partition range."""
     config = synthetic_source.generation_config()
     rows: dict[str, int] = dict.fromkeys(ENTITIES, 0)
     days = partition_days(context)

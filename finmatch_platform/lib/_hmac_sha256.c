@@ -1,5 +1,5 @@
 /*
- * HMAC-SHA256 over every value of an Arrow string array, for the masking UDF (lib/masking.py).
+ * HMAC-SHA256 over every value of an Arrow string array, for the masking UDF (lib/masking/tokens.py).
  *
  * Why C: DuckDB's sha256() is a software implementation and cannot start from a saved state, so
  * HMAC in SQL hashes four blocks per value (the 64-byte key block again for every value). Here

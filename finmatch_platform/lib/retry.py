@@ -197,7 +197,7 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
     if when is None:
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read the same way
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - now).total_seconds())
 
 

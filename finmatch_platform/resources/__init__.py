@@ -1,4 +1,4 @@
-"""Typed resources: the one place the environment is read.
+"""Dagster resources: each validates its configuration (pydantic ``Field`` ranges) when it is made.
 
-Kept import-light on purpose: the API server imports settings without paying for Dagster.
+The definitions builder makes them from the settings it read once (``definitions.build_resources``).
 """

@@ -1,13 +1,15 @@
 """The dbt project and the dbt CLI resource that runs it against the warehouse.
 
-The project is described once (``dbt_project``) and its manifest is produced locally by
-``dbt parse``: no network, no hub packages. The CLI resource hands dbt the warehouse path through
-``FINMATCH_WAREHOUSE_PATH``, the variable ``dbt/profiles.yml`` reads, so Dagster runs and a
-``dbt build`` in a shell write the same file.
+The project is described once (``dbt_project()``) and its manifest is produced locally by
+``dbt parse`` (no network, no hub packages) the first time ``dbt_manifest()`` is asked for it,
+which only the dbt asset factory does: importing a module never parses. The CLI resource hands
+dbt the warehouse path through ``FINMATCH_WAREHOUSE_PATH``, the variable ``dbt/profiles.yml``
+reads, so Dagster runs and a ``dbt build`` in a shell write the same file.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -21,10 +23,11 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import Field
 
 from finmatch_platform.resources.warehouse import WarehouseResource
-from finmatch_platform.settings import PROJECT_ROOT, Settings
+from finmatch_platform.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 WAREHOUSE_PATH_ENV = "FINMATCH_WAREHOUSE_PATH"
+WAREHOUSE_FILE_NAME = "finmatch.duckdb"
 INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 
 # The dbt of this environment: the venv's bin folder is not on PATH under `.venv/bin/pytest`.
@@ -72,20 +75,20 @@ def manifest_is_stale(project: DbtProject) -> bool:
 def prepare_dbt_project(project: DbtProject) -> Path:
     """Make sure ``target/manifest.json`` exists and is current; returns its path.
 
-    Parsed only when missing or older than a project file, in every process alike: ``dbt parse``
-    costs seconds, a stat walk milliseconds. (Not ``prepare_if_dev``: ``dagster dev`` marks every
-    process it starts, run workers included, so each run would parse again before doing anything;
-    an edited model is caught by the stat walk anyway.) The parse writes to a
-    private folder and the manifest is moved into place in one rename, so processes loading the
-    code location at the same moment never read half a file. Parsing opens no connection, so
-    any warehouse path will do.
+    Parsed only when missing or older than a project file, in every process alike, rather than
+    with ``prepare_if_dev``: ``dagster dev`` marks every process it starts, run workers included,
+    so each run would parse again before doing anything. The parse writes to a private folder and
+    the manifest is moved into place in one rename, so processes loading the code location at the
+    same moment never read half a file. Parsing opens no connection, so the warehouse path given
+    to dbt is a placeholder in that folder, named like the platform's warehouse file: dbt-duckdb
+    names the database after the file, and the manifest's relation names carry it.
     """
     if manifest_is_stale(project):
         project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=project.manifest_path.parent, prefix=".parse-") as scratch:
             parser = WarehouseDbtCliResource(
                 project_dir=project,
-                warehouse_path=str(Settings.from_env().warehouse_path),
+                warehouse_path=str(Path(scratch) / WAREHOUSE_FILE_NAME),
                 dbt_executable=DBT_EXECUTABLE,
             )
             parser.cli(["parse", "--quiet"], target_path=Path(scratch)).wait()
@@ -93,8 +96,16 @@ def prepare_dbt_project(project: DbtProject) -> Path:
     return project.manifest_path
 
 
-# The one description of the project: dagster-dbt's assets, the CLI resource and the tests use it.
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+@functools.cache
+def dbt_project() -> DbtProject:
+    """The one description of the project: dagster-dbt's assets, the CLI resource and the tests use it."""
+    return DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+@functools.cache
+def dbt_manifest() -> Path:
+    """The project's current manifest, parsed at most once per process (and only when stale)."""
+    return prepare_dbt_project(dbt_project())
 
 
 class WarehouseDbtCliResource(DbtCliResource):
@@ -120,8 +131,9 @@ class WarehouseDbtCliResource(DbtCliResource):
             return super().cli(args, **kwargs)
 
 
-def build_dbt_resource(warehouse: WarehouseResource, project: DbtProject = dbt_project) -> WarehouseDbtCliResource:
-    """The ``dbt`` resource for a Definitions: the project and the warehouse's file."""
+def build_dbt_resource(warehouse: WarehouseResource, project: DbtProject | None = None) -> WarehouseDbtCliResource:
+    """The ``dbt`` resource for a Definitions: the project (this repository's by default) and the
+    warehouse's file."""
     return WarehouseDbtCliResource(
-        project_dir=project, warehouse_path=warehouse.database, dbt_executable=DBT_EXECUTABLE
+        project_dir=project or dbt_project(), warehouse_path=warehouse.database, dbt_executable=DBT_EXECUTABLE
     )

@@ -9,20 +9,28 @@ import dagster as dg
 from pydantic import Field
 
 from finmatch_platform.simulator.generation import GenerationConfig
+from finmatch_platform.simulator.generation.config import MAX_CUSTOMERS, MAX_DAILY_NEW_CUSTOMERS, MAX_SEED
 
 
 class SyntheticSourceResource(dg.ConfigurableResource):
     """Seeded generator settings and the landing directory it writes to.
 
-    Values are validated by ``GenerationConfig`` so a bad setting fails before any file is
-    written, with a message naming the field and its allowed range.
+    The sizes carry the generator's ranges as ``Field`` bounds, so a bad value fails when the
+    resource is made, naming the field and its bound; the whole ``GenerationConfig`` (the start
+    date included) is checked again when a run initialises the resource, before any file is written.
     """
 
     landing_dir: str = Field(description="Root of the landing zone (Parquet per entity and day).")
     start_date: str = Field(description="The bank's go-live day (YYYY-MM-DD): the opening book lands on it.")
-    seed: int = Field(default=42, description="Seed: the same seed and day give byte-identical files.")
-    customers: int = Field(default=2_000, description="Customers in the opening book (1-5,000,000).")
-    daily_new_customers: int = Field(default=5, description="Customers onboarded per later day (>= 0).")
+    seed: int = Field(
+        default=42, ge=0, le=MAX_SEED, description="Seed: the same seed and day give byte-identical files."
+    )
+    customers: int = Field(
+        default=2_000, ge=1, le=MAX_CUSTOMERS, description="Customers in the opening book (1-5,000,000)."
+    )
+    daily_new_customers: int = Field(
+        default=5, ge=0, le=MAX_DAILY_NEW_CUSTOMERS, description="Customers onboarded per later day (0-100,000)."
+    )
 
     def generation_config(self) -> GenerationConfig:
         return GenerationConfig.from_mapping(

@@ -11,18 +11,19 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.http import RestClient
 from finmatch_platform.lib.connectors.paging import Changes, RestPager
 from finmatch_platform.lib.retry import RetryPolicy
+from finmatch_platform.settings import SettingsError, payscore_variable
 
 if TYPE_CHECKING:
     import duckdb
@@ -138,6 +139,16 @@ class VendorApiResource(dg.ConfigurableResource):
             )
 
 
+def invalid_settings(source: str, exc: ValidationError, names: Mapping[str, str] | None = None) -> SettingsError:
+    """The error for a resource that rejected its settings: each invalid field is named by what
+    set it (``names``: field to variable or option; otherwise its FINMATCH_PAYSCORE_* variable)."""
+    given = names or {}
+    problems = "; ".join(
+        f"{given.get(str(e['loc'][0])) or payscore_variable(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors()
+    )
+    return SettingsError(f"invalid {source} setting: {problems}")
+
+
 def _check_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
@@ -208,4 +219,4 @@ class PayScoreApiResource(VendorApiResource):
         return self.max_records_per_page
 
     def initial_since(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.initial_sync_days)
+        return dt.datetime.now(dt.UTC) - dt.timedelta(days=self.initial_sync_days)

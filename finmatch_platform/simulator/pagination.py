@@ -23,6 +23,8 @@ from typing import NamedTuple
 PAGE_SIZE_MIN = 1
 PAGE_SIZE_MAX = 200
 PAGE_SIZE_DEFAULT = 100
+# What a client is told when page_size is out of range (the FPR API's 400).
+PAGE_SIZE_RULE = f"page_size must be an integer between {PAGE_SIZE_MIN} and {PAGE_SIZE_MAX}"
 
 _VERSION = "1"
 # 128 bits of MAC are plenty against forgery and keep the cursor short in URLs and checkpoints.
@@ -32,9 +34,9 @@ _MAC_CHARS = 22  # len(base64url(16 bytes)) without padding
 # and is rejected before any decoding work.
 MAX_CURSOR_LENGTH = 512
 _CURSOR_SHAPE = re.compile(
-    r"\A[A-Za-z0-9_-]{1,%d}\.[A-Za-z0-9_-]{%d}\Z" % (MAX_CURSOR_LENGTH - 1 - _MAC_CHARS, _MAC_CHARS)
+    rf"\A[A-Za-z0-9_-]{{1,{MAX_CURSOR_LENGTH - 1 - _MAC_CHARS}}}\.[A-Za-z0-9_-]{{{_MAC_CHARS}}}\Z"
 )
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Position(NamedTuple):
@@ -84,7 +86,7 @@ def _mac(secret: bytes, payload: bytes) -> bytes:
 
 
 def encode_cursor(position: Position, secret: bytes) -> str:
-    payload = f"{_VERSION}:{position.updated_at_us}:{position.record_id}".encode("utf-8")
+    payload = f"{_VERSION}:{position.updated_at_us}:{position.record_id}".encode()
     return f"{_b64encode(payload)}.{_b64encode(_mac(secret, payload))}"
 
 

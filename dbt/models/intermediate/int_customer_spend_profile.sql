@@ -39,12 +39,12 @@ profile as (
         ) as transactions_30d,
         count(distinct transactions.transaction_city) as distinct_cities,
         {% for category in spend_categories() -%}
-        coalesce(sum(transactions.amount) filter (where transactions.spend_category = '{{ category }}'), 0)
-            as spend_{{ slug(category) }},
+            coalesce(sum(transactions.amount) filter (where transactions.spend_category = '{{ category }}'), 0)
+                as spend_{{ slug(category) }},
         {% endfor -%}
         {% for mode in payment_modes() -%}
-        coalesce(sum(transactions.amount) filter (where transactions.payment_mode = '{{ mode }}'), 0)
-            as spend_{{ slug(mode) }},
+            coalesce(sum(transactions.amount) filter (where transactions.payment_mode = '{{ mode }}'), 0)
+                as spend_{{ slug(mode) }},
         {% endfor -%}
         any_value(as_of.as_of_date) as as_of_date,
         any_value(as_of.observed_days) as observed_days

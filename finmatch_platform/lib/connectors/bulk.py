@@ -11,6 +11,7 @@ widens, adds columns and quarantines; both paths write the same rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from finmatch_platform.lib.connectors.columns import TIMESTAMPTZ, TS_NAIVE, TS_UTC, Column, quote
+from finmatch_platform.lib.connectors.columns import TIMESTAMPTZ, TS_NAIVE, TS_UTC, Column
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.planner import RAW_SCHEMA, SYNCED_AT, Batch, Planner
 from finmatch_platform.lib.connectors.writer import reset_sql, state_sql
+from finmatch_platform.lib.sql import quote_ident
 
 # DuckDB type -> how the JSON reader reads it (dates as text, cast after: the reader has no date parser).
 _READ_AS = {
@@ -117,7 +119,7 @@ def bulk_plan(planner: Planner, batch: Batch, log_seq: int, parsed: list[pa.Tabl
         synced_at=planner.now(),
         log_seq=log_seq,
         reset=reset,
-        create_columns=", ".join(f"{quote(c.name)} {c.sql_type}" for c in columns.values()) if create else None,
+        create_columns=", ".join(f"{quote_ident(c.name)} {c.sql_type}" for c in columns.values()) if create else None,
         insert_state=not planner.has_state_row or reset,
         append_only=append_only,
     )
@@ -132,9 +134,9 @@ def bulk_plan(planner: Planner, batch: Batch, log_seq: int, parsed: list[pa.Tabl
 
 def write_bulk(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: BulkPlan) -> tuple[int, int, int, int]:
     """Apply the merge in ONE transaction; returns (inserted, updated, deleted, duplicates)."""
-    table = f"{RAW_SCHEMA}.{quote(source.table)}"
-    pk, field = quote(source.primary_key), quote(source.incremental_field)
-    deleted = f"coalesce(l.{quote(source.deleted_field)}, false)" if source.deleted_field else "false"
+    table = f"{RAW_SCHEMA}.{quote_ident(source.table)}"
+    pk, field = quote_ident(source.primary_key), quote_ident(source.incremental_field)
+    deleted = f"coalesce(l.{quote_ident(source.deleted_field)}, false)" if source.deleted_field else "false"
     n = plan.rows.num_rows
     _bulk = plan.rows.append_column(SYNCED_AT, pa.repeat(pa.scalar(plan.synced_at, TS_UTC), n)).append_column(  # noqa: F841 - read by DuckDB
         _ORDER, pa.array(range(n), pa.int64())
@@ -168,7 +170,7 @@ def write_bulk(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: BulkPl
         apply = [f"delete from {table} where {pk} in (select {pk} from _finmatch_latest l where not {deleted})"]
         if source.deleted_field:
             apply.append(
-                f"update {table} as t set {quote(source.deleted_field)} = true, {field} = l.{field}, "
+                f"update {table} as t set {quote_ident(source.deleted_field)} = true, {field} = l.{field}, "
                 f"{SYNCED_AT} = l.{SYNCED_AT} from _finmatch_latest l where {deleted} and t.{pk} = l.{pk}"
             )
         apply += [
@@ -180,10 +182,8 @@ def write_bulk(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: BulkPl
         ]
         conn.execute(";\n".join(apply))
     except BaseException:
-        try:
+        with contextlib.suppress(duckdb.Error):
             conn.execute("rollback")
-        except duckdb.Error:
-            pass
         raise
     return int(inserted), int(updated), int(tombstones), n - int(latest)
 

@@ -146,7 +146,3 @@ class Column:
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 return pa.array([None if v is None else as_text(v) for v in values], pa.string())
         return strict_array(values, self.sql_type)
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -146,7 +146,7 @@ class RestClient:
                 time.monotonic() - started,
                 self.policy,
                 self._rng,
-                dt.datetime.now(dt.timezone.utc),
+                dt.datetime.now(dt.UTC),
                 api=self.api_name,
                 key_env=self.key_env,
             )

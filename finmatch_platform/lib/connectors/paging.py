@@ -106,7 +106,7 @@ class RestPager:
     def _anchored_pages(self, paging: PageNumberPaging, position: str | None) -> Iterator[Page]:
         field, key = self.source.incremental_field, self.source.primary_key
         if position is None:
-            since = self.initial_since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+            since = self.initial_since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
             anchor: tuple[dt.datetime, str] = (since, "")
         else:
             anchor = (decode_anchor(position)[0] - paging.lookback, "")
@@ -184,7 +184,7 @@ class RestPager:
         if isinstance(paging, PageNumberPaging):
             since = decode_anchor(position)[0] if position else self.initial_since
             # Strictly after the stored watermark: the API's updated_since is inclusive.
-            after = (since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) + dt.timedelta(microseconds=1)
+            after = (since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) + dt.timedelta(microseconds=1)
             records = self._number_page(paging, after, 1, 1)
         else:
             if paging.changes_path and not probe:
@@ -238,7 +238,7 @@ def _order_key(record: Any, field: str, key: str) -> tuple[dt.datetime, str] | N
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)), ident
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)), ident
 
 
 def encode_anchor(anchor: tuple[dt.datetime, str]) -> str:

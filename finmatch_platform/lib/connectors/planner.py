@@ -29,12 +29,12 @@ from finmatch_platform.lib.connectors.columns import (
     DoesNotFit,
     fits,
     infer_sql_type,
-    quote,
     strict_array,
     widen,
 )
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.http import parse_exact
+from finmatch_platform.lib.sql import quote_ident
 
 log = logging.getLogger("finmatch.extraction")
 
@@ -175,7 +175,7 @@ class Planner:
                 # _arrow keeps the order of its rows, so the live ones come first.
                 plan.rows = table.slice(0, len(fresh) + len(replace))
         if plan.create_tables:
-            plan.create_columns = ", ".join(f"{quote(c.name)} {c.sql_type}" for c in self.columns.values())
+            plan.create_columns = ", ".join(f"{quote_ident(c.name)} {c.sql_type}" for c in self.columns.values())
         if replace:
             plan.replaced = pa.table({pk: pa.array([r[pk] for r in replace], pa.string())})
         if soft_delete:
@@ -211,7 +211,7 @@ class Planner:
             return records, []
         kept: list[dict[str, Any]] = []
         refused: list[tuple[str, Any]] = []
-        for record, value in zip(records, values):
+        for record, value in zip(records, values, strict=False):
             if value is None or not fits([value], column.sql_type):
                 refused.append((_value_problem(column, value), record))
             elif flag is not None and type(record.get(flag)) not in (bool, type(None)):
@@ -227,7 +227,7 @@ class Planner:
                 continue
             sql_type = infer_sql_type([r.get(name) for r in records])
             if not creating:
-                ddl.append(f"alter table {self.table} add column {quote(name)} {sql_type}")
+                ddl.append(f"alter table {self.table} add column {quote_ident(name)} {sql_type}")
             self.columns[name] = Column(name, sql_type)
             log.info("new field %r in %s: adding column %s", name, self.source.name, sql_type)
             added.append(name)
@@ -244,7 +244,7 @@ class Planner:
         columns = list(self.columns.values())
         arrays: list[pa.Array] = []
         widened: list[str] = []
-        for column, values in zip(columns, _transpose(rows, [c.name for c in columns])):
+        for column, values in zip(columns, _transpose(rows, [c.name for c in columns]), strict=False):
             try:
                 arrays.append(column.build(values))
                 continue
@@ -259,7 +259,7 @@ class Planner:
                 return table, kept, rejected + more, widened + more_widened
             new_type = widen(column.sql_type, values)
             if not creating:
-                ddl.append(f"alter table {self.table} alter column {quote(column.name)} type {new_type}")
+                ddl.append(f"alter table {self.table} alter column {quote_ident(column.name)} type {new_type}")
             log.info(
                 "field %r of %s no longer fits %s: widening the column to %s",
                 column.name,
@@ -302,7 +302,7 @@ def _transpose(rows: list[dict[str, Any]], names: list[str]) -> list[Sequence[An
         tuples = [getter(r) for r in rows]
     except KeyError:  # some record lacks a field (an older record without a newer column)
         tuples = [tuple(r.get(n) for n in names) for r in rows]
-    return list(zip(*tuples))
+    return list(zip(*tuples, strict=False))
 
 
 __all__ = ["Batch", "Plan", "Planner", "TableView", "SYNCED_AT", "RAW_SCHEMA", "TIMESTAMPTZ"]

@@ -212,7 +212,7 @@ def sync_source(
     fsync: bool = True,
     on_checkpoint: Callable[[CheckpointProgress], None] | None = None,
     on_page: Callable[[int, int], None] | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     recover_only: bool = False,
 ) -> SyncSummary:
     """Sync ``source`` from its stored position; see the module docstring.
@@ -237,8 +237,8 @@ def sync_source(
         if full_refresh:
             pending = []
             cp_log.clear()
-        reset = full_refresh
         stored = state.cursor if state else None
+        reset = full_refresh
         if not full_refresh and state is not None and state.cursor and not view.exists and not pending:
             # A position without its table would skip every record before it: start over instead.
             log.warning(
@@ -248,24 +248,9 @@ def sync_source(
             )
             reset = True
         planner = Planner(source, view, has_state_row=state is not None, reset=reset, now=now)
-
-        def merge(batch: Batch, seq: int, parsed: list[pa.Table] | None = None) -> None:
-            _merge(conn, source, planner, batch, seq, mask, summary, parsed)
-
-        def parse(bodies: list[bytes]) -> pa.Table | None:
-            return parse_bodies(bodies, source, bulk_columns(planner))
-
-        seq = max([e.seq for e in pending] + [state.log_seq if state else 0])
-        durable_position = stored
-        if pending:
-            summary.replayed_checkpoints = len(pending)
-            replayed = Batch(position=stored)
-            for entry in pending:
-                _add_entry(replayed, entry, source.paging.records_field)
-            log.info("%s: merging %d checkpoints left by an interrupted sync", source.name, len(pending))
-            merge(replayed, seq)
-            cp_log.clear()
-            durable_position = replayed.position
+        run = _Run(conn, source, planner, cp_log, summary, mask, started, on_checkpoint, on_page)
+        run.seq = max([e.seq for e in pending] + [state.log_seq if state else 0])
+        durable_position = run.replay(pending, stored) if pending else stored
         if recover_only:
             summary.rows_in_table = row_count(conn, source)
             return summary
@@ -278,109 +263,173 @@ def sync_source(
             checkpoint_every,
             merge_every,
         )
-
-        screener = Screener(source, planner.columns)
-        checkpoint = Batch(position=start, reset=reset)
-        merge_batch = Batch(position=start)
-        unreported: list[CheckpointProgress] = []
-        failure: BaseException | None = None
-
-        def report(final: bool = False) -> None:
-            """Progress for the checkpoints the disk has confirmed (all of them when ``final``)."""
-            if final:
-                cp_log.wait_durable(cp_log.written_seq)
-            while unreported and unreported[0].checkpoint + first_checkpoint_seq - 1 <= cp_log.durable_seq:
-                progress = unreported.pop(0)
-                if on_checkpoint is not None:
-                    on_checkpoint(progress)
-
-        first_checkpoint_seq = seq + 1
-
-        def flush_checkpoint() -> None:
-            nonlocal seq, checkpoint
-            seq += 1
-            entry = _entry(seq, checkpoint)
-            cp_log.append(entry)
-            _add_entry(merge_batch, entry, source.paging.records_field, checkpoint.new_keys)
-            if entry.bodies and merge_batch.clean():
-                merger.parse(entry.bodies)
-            summary.checkpoints += 1
-            unreported.append(
-                CheckpointProgress(
-                    summary.checkpoints,
-                    received_records,
-                    received_pages,
-                    checkpoint.received,
-                    checkpoint.position,
-                    time.monotonic() - started,
-                )
-            )
-            checkpoint = Batch(position=checkpoint.position)
-
-        received_pages = received_records = 0
         with (
             duckdb_setting(conn, "checkpoint_threshold", SYNC_CHECKPOINT_THRESHOLD),
             # Fetching, screening and the log keep a core busy: DuckDB's workers get the others.
-            # On two cores, one DuckDB thread beat two by a tenth (bench/bench_extraction.py).
             duckdb_setting(conn, "threads", str(_duckdb_threads(conn))),
             gc_paused(),
         ):
-            merger = _Merger(merge, parse, cp_log)
-            try:
-                for page in pages.pages(start):
-                    screener.add_page(checkpoint, page.records, page.position, page.non_finite, page.raw)
-                    received_pages += 1
-                    received_records += len(page.records)
-                    if on_page is not None:
-                        on_page(received_pages, received_records)
-                    if checkpoint.received >= checkpoint_every:
-                        flush_checkpoint()
-                        if merge_batch.received >= merge_every:
-                            merger.submit(merge_batch, seq)
-                            merge_batch = Batch(position=merge_batch.position)
-                        report()
-                # The tail: fewer than checkpoint_every records, a reset, or only a new position.
-                first = state is None and summary.checkpoints == 0
-                if checkpoint.pages and (
-                    checkpoint.received or checkpoint.reset or first or checkpoint.position != merge_batch.position
-                ):
-                    flush_checkpoint()
-                else:
-                    summary.pages += checkpoint.pages
-            except BaseException as exc:
-                failure = exc
-            # Every complete checkpoint is merged before any error is raised, so the next run
-            # resumes after them; a merge that fails leaves its records in the log.
-            try:
-                if merge_batch.pages and merger.error is None:
-                    merger.submit(merge_batch, seq)
-            except BaseException as exc:
-                failure = failure or exc
-            merger.finish()
-            if merger.error is not None and merger.error is not failure:
-                if failure is None:
-                    raise merger.error
-                raise merger.error from failure
-            report(final=failure is None)
+            failure = run.fetch(pages, start, reset, first_sync=state is None, every=(checkpoint_every, merge_every))
     if failure is not None:
-        if isinstance(failure, RequestRejected) and start is not None and "invalid_cursor" in str(failure):
-            raise SyncError(
-                f"{failure}. The stored position of {source.name!r} is no longer accepted (was the API key or cursor "
-                "secret rotated?): run the extraction with full_refresh to start over",
-                status=failure.status,
-                attempts=failure.attempts,
-            ) from failure
-        raise failure
+        _raise_sync_failure(failure, source, start)
     fold_wal(conn)
     summary.retries = stats.retries - retries_before
     summary.wait_s = round(stats.wait_s - wait_before, 3)
     summary.requests = stats.requests - requests_before
     summary.rows_in_table = row_count(conn, source)
     summary.duration_s = round(time.monotonic() - started, 3)
+    _log_summary(summary)
+    return summary
+
+
+class _Run:
+    """One sync's moving parts: the checkpoint being filled, the merge being gathered, the merger."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        source: RestSource,
+        planner: Planner,
+        cp_log: CheckpointLog,
+        summary: SyncSummary,
+        mask: Callable[[Any], Any],
+        started: float,
+        on_checkpoint: Callable[[CheckpointProgress], None] | None,
+        on_page: Callable[[int, int], None] | None,
+    ) -> None:
+        self.conn, self.source, self.planner, self.cp_log = conn, source, planner, cp_log
+        self.summary, self.mask, self.started = summary, mask, started
+        self.on_checkpoint, self.on_page = on_checkpoint, on_page
+        self.seq = 0
+        self.first_checkpoint_seq = 0
+        self.received_pages = self.received_records = 0
+        self.unreported: list[CheckpointProgress] = []
+        self.checkpoint = Batch(position=None)
+        self.merge_batch = Batch(position=None)
+        self.merger: _Merger | None = None
+
+    def merge(self, batch: Batch, seq: int, parsed: list[pa.Table] | None = None) -> None:
+        _merge(self.conn, self.source, self.planner, batch, seq, self.mask, self.summary, parsed)
+
+    def parse(self, bodies: list[bytes]) -> pa.Table | None:
+        return parse_bodies(bodies, self.source, bulk_columns(self.planner))
+
+    def replay(self, pending: list[Entry], stored: str | None) -> str | None:
+        """Merge the checkpoints an interrupted sync left in the log; the position after them."""
+        self.summary.replayed_checkpoints = len(pending)
+        replayed = Batch(position=stored)
+        for entry in pending:
+            _add_entry(replayed, entry, self.source.paging.records_field)
+        log.info("%s: merging %d checkpoints left by an interrupted sync", self.source.name, len(pending))
+        self.merge(replayed, self.seq)
+        self.cp_log.clear()
+        return replayed.position
+
+    def fetch(
+        self, pages: PageSource, start: str | None, reset: bool, *, first_sync: bool, every: tuple[int, int]
+    ) -> BaseException | None:
+        """Page from ``start``, checkpointing and merging as it goes; the failure, if any.
+
+        Every complete checkpoint is merged before the failure is returned, so the next run
+        resumes after them; a merge that fails leaves its records in the log.
+        """
+        checkpoint_every, merge_every = every
+        screener = Screener(self.source, self.planner.columns)
+        self.checkpoint = Batch(position=start, reset=reset)
+        self.merge_batch = Batch(position=start)
+        self.first_checkpoint_seq = self.seq + 1
+        merger = self.merger = _Merger(self.merge, self.parse, self.cp_log)
+        failure: BaseException | None = None
+        try:
+            for page in pages.pages(start):
+                screener.add_page(self.checkpoint, page.records, page.position, page.non_finite, page.raw)
+                self.received_pages += 1
+                self.received_records += len(page.records)
+                if self.on_page is not None:
+                    self.on_page(self.received_pages, self.received_records)
+                if self.checkpoint.received >= checkpoint_every:
+                    self.flush_checkpoint()
+                    if self.merge_batch.received >= merge_every:
+                        merger.submit(self.merge_batch, self.seq)
+                        self.merge_batch = Batch(position=self.merge_batch.position)
+                    self.report()
+            self.flush_tail(first_sync)
+        except BaseException as exc:
+            failure = exc
+        try:
+            if self.merge_batch.pages and merger.error is None:
+                merger.submit(self.merge_batch, self.seq)
+        except BaseException as exc:
+            failure = failure or exc
+        merger.finish()
+        if merger.error is not None and merger.error is not failure:
+            if failure is None:
+                raise merger.error
+            raise merger.error from failure
+        self.report(final=failure is None)
+        return failure
+
+    def flush_tail(self, first_sync: bool) -> None:
+        """The tail: fewer than checkpoint_every records, a reset, or only a new position."""
+        checkpoint = self.checkpoint
+        first = first_sync and self.summary.checkpoints == 0
+        if checkpoint.pages and (
+            checkpoint.received or checkpoint.reset or first or checkpoint.position != self.merge_batch.position
+        ):
+            self.flush_checkpoint()
+        else:
+            self.summary.pages += checkpoint.pages
+
+    def flush_checkpoint(self) -> None:
+        assert self.merger is not None
+        self.seq += 1
+        checkpoint = self.checkpoint
+        entry = _entry(self.seq, checkpoint)
+        self.cp_log.append(entry)
+        _add_entry(self.merge_batch, entry, self.source.paging.records_field, checkpoint.new_keys)
+        if entry.bodies and self.merge_batch.clean():
+            self.merger.parse(entry.bodies)
+        self.summary.checkpoints += 1
+        self.unreported.append(
+            CheckpointProgress(
+                self.summary.checkpoints,
+                self.received_records,
+                self.received_pages,
+                checkpoint.received,
+                checkpoint.position,
+                time.monotonic() - self.started,
+            )
+        )
+        self.checkpoint = Batch(position=checkpoint.position)
+
+    def report(self, final: bool = False) -> None:
+        """Progress for the checkpoints the disk has confirmed (all of them when ``final``)."""
+        if final:
+            self.cp_log.wait_durable(self.cp_log.written_seq)
+        while (
+            self.unreported and self.unreported[0].checkpoint + self.first_checkpoint_seq - 1 <= self.cp_log.durable_seq
+        ):
+            progress = self.unreported.pop(0)
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(progress)
+
+
+def _raise_sync_failure(failure: BaseException, source: RestSource, start: str | None) -> None:
+    if isinstance(failure, RequestRejected) and start is not None and "invalid_cursor" in str(failure):
+        raise SyncError(
+            f"{failure}. The stored position of {source.name!r} is no longer accepted (was the API key or cursor "
+            "secret rotated?): run the extraction with full_refresh to start over",
+            status=failure.status,
+            attempts=failure.attempts,
+        ) from failure
+    raise failure
+
+
+def _log_summary(summary: SyncSummary) -> None:
     log.info(
         "synced %s: %d records in %d pages, %d inserted, %d updated, %d deleted, %d quarantined, "
         "%d checkpoints, %d merges, %d schema changes, %d retries (%.1f s waiting) in %.1f s",
-        source.name,
+        summary.stream,
         summary.records,
         summary.pages,
         summary.inserted,
@@ -394,7 +443,6 @@ def sync_source(
         summary.wait_s,
         summary.duration_s,
     )
-    return summary
 
 
 def _duckdb_threads(conn: duckdb.DuckDBPyConnection) -> int:

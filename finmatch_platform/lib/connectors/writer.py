@@ -14,6 +14,7 @@ engine writes these tables.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from finmatch_platform.lib.connectors.columns import TIMESTAMPTZ, TS_UTC, json_t
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.planner import RAW_SCHEMA, SYNCED_AT, Plan, TableView
 from finmatch_platform.lib.quarantine import QUARANTINE_TABLE, quarantine_ddl
+from finmatch_platform.lib.sql import literal, literal_list, nullable_literal, quote_ident, table_exists
 
 META_SCHEMA = "meta"
 STATE_TABLE = f"{META_SCHEMA}.extraction_state"
@@ -39,16 +41,6 @@ class StreamState:
     cursor: str | None
     updated_at: dt.datetime | None
     log_seq: int = 0
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database() "
-            "and schema_name = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
 
 
 def read_state(conn: duckdb.DuckDBPyConnection, stream: str) -> StreamState | None:
@@ -80,9 +72,11 @@ def ensure_meta(conn: duckdb.DuckDBPyConnection) -> None:
 def ensure_table(conn: duckdb.DuckDBPyConnection, source: RestSource) -> None:
     """The stream's table with its declared columns, empty if it was never synced (a source that
     is switched off still leaves its models something to read)."""
-    columns = ", ".join(f"{_q(name)} {sql_type}" for name, sql_type in source.columns.items())
+    columns = ", ".join(f"{quote_ident(name)} {sql_type}" for name, sql_type in source.columns.items())
     conn.execute(f"create schema if not exists {RAW_SCHEMA}")
-    conn.execute(f"create table if not exists {RAW_SCHEMA}.{_q(source.table)} ({columns}, {SYNCED_AT} {TIMESTAMPTZ})")
+    conn.execute(
+        f"create table if not exists {RAW_SCHEMA}.{quote_ident(source.table)} ({columns}, {SYNCED_AT} {TIMESTAMPTZ})"
+    )
 
 
 def table_view(conn: duckdb.DuckDBPyConnection, source: RestSource) -> TableView:
@@ -97,7 +91,7 @@ def table_view(conn: duckdb.DuckDBPyConnection, source: RestSource) -> TableView
         ).fetchall()
         if name != SYNCED_AT
     }
-    relation = conn.sql(f"select {_q(source.primary_key)} from {RAW_SCHEMA}.{_q(source.table)}")
+    relation = conn.sql(f"select {quote_ident(source.primary_key)} from {RAW_SCHEMA}.{quote_ident(source.table)}")
     keys = set(_arrow_result(relation).column(0).to_pylist())
     return TableView(columns, keys, exists=True)
 
@@ -105,7 +99,7 @@ def table_view(conn: duckdb.DuckDBPyConnection, source: RestSource) -> TableView
 def row_count(conn: duckdb.DuckDBPyConnection, source: RestSource) -> int:
     if not table_exists(conn, RAW_SCHEMA, source.table):
         return 0
-    return int(conn.execute(f"select count(*) from {RAW_SCHEMA}.{_q(source.table)}").fetchone()[0])
+    return int(conn.execute(f"select count(*) from {RAW_SCHEMA}.{quote_ident(source.table)}").fetchone()[0])
 
 
 def quarantine_table(
@@ -133,12 +127,11 @@ def quarantine_table(
 
 def reset_sql(source: RestSource) -> list[str]:
     """Drop the stream's table, position and its own quarantine rows (a connector reset)."""
-    key = _text(source.name)
-    rules = ", ".join(_text(r) for r in QUARANTINE_RULES)
+    key = literal(source.name)
     return [
-        f"drop table if exists {RAW_SCHEMA}.{_q(source.table)}",
+        f"drop table if exists {RAW_SCHEMA}.{quote_ident(source.table)}",
         f"delete from {STATE_TABLE} where stream = {key}",
-        f"delete from {QUARANTINE_TABLE} where source = {key} and rule in ({rules})",
+        f"delete from {QUARANTINE_TABLE} where source = {key} and rule in {literal_list(QUARANTINE_RULES)}",
     ]
 
 
@@ -146,7 +139,7 @@ def state_sql(
     source: RestSource, position: str | None, synced_at: dt.datetime, log_seq: int, insert: bool
 ) -> list[str]:
     """Store the stream's position and the last merged log record (same transaction as the rows)."""
-    key, cursor, stamp = _text(source.name), _text(position), f"timestamptz '{synced_at.isoformat()}'"
+    key, cursor, stamp = literal(source.name), nullable_literal(position), f"timestamptz '{synced_at.isoformat()}'"
     if insert:
         return [
             f"insert into {STATE_TABLE} (stream, cursor, updated_at, log_seq) "
@@ -163,8 +156,8 @@ def write_plan(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: Plan, 
     _replaced = plan.replaced  # noqa: F841
     _tombstones = plan.tombstones  # noqa: F841
     _quarantine = quarantine  # noqa: F841
-    table = f"{RAW_SCHEMA}.{_q(source.table)}"
-    pk, field_ = _q(source.primary_key), _q(source.incremental_field)
+    table = f"{RAW_SCHEMA}.{quote_ident(source.table)}"
+    pk, field_ = quote_ident(source.primary_key), quote_ident(source.incremental_field)
     sql = ["begin transaction"]
     if plan.reset:
         sql += reset_sql(source)
@@ -176,7 +169,7 @@ def write_plan(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: Plan, 
     if plan.rows is not None:
         sql.append(f"insert into {table} by name select * from _rows")
     if plan.tombstones is not None and source.deleted_field:
-        deleted = _q(source.deleted_field)
+        deleted = quote_ident(source.deleted_field)
         sql.append(
             f"update {table} as t set {deleted} = true, {field_} = d.{field_}, {SYNCED_AT} = d.{SYNCED_AT} "
             f"from _tombstones as d where t.{pk} = d.{pk}"
@@ -189,19 +182,17 @@ def write_plan(conn: duckdb.DuckDBPyConnection, source: RestSource, plan: Plan, 
         conn.execute(";\n".join(sql))
     except BaseException:
         # A kill -9 never gets here; DuckDB drops an open transaction when the file is next opened.
-        try:
+        # No transaction may be open (the failure came before BEGIN or after COMMIT).
+        with contextlib.suppress(duckdb.Error):
             conn.execute("rollback")
-        except duckdb.Error:
-            pass  # no transaction open (the failure came before BEGIN or after COMMIT)
         raise
 
 
 def fold_wal(conn: duckdb.DuckDBPyConnection) -> None:
     """Fold the sync's WAL into the database file now, as part of the sync's own time."""
-    try:
+    # Another connection may be mid-write: its commit (or closing the file) checkpoints instead.
+    with contextlib.suppress(duckdb.TransactionException):
         conn.execute("checkpoint")
-    except duckdb.TransactionException:
-        pass  # another connection is mid-write: its commit (or closing the file) checkpoints instead
 
 
 @contextmanager
@@ -217,13 +208,5 @@ def duckdb_setting(conn: duckdb.DuckDBPyConnection, name: str, value: str) -> It
 
 def _arrow_result(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     # duckdb 2.x names it to_arrow_table; 1.x fetch_arrow_table.
-    fetch = getattr(relation, "to_arrow_table", None) or getattr(relation, "fetch_arrow_table")
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
     return fetch()
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _text(value: str | None) -> str:
-    return "null" if value is None else "'" + value.replace("'", "''") + "'"

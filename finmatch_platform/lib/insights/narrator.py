@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .analyses import LEVERS
 from .evidence import Evidence, Figure, cite
 from .steps import FOCUS_AREAS
+from .strategic_recommendations import LEVERS
 
 OFFLINE_MODEL = "offline"
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .evidence import Evidence
-from .steps import FocusArea
+from .model import FocusArea
 
 SYSTEM_PROMPT = """\
 You are a senior retail-banking analyst at FinMatch, writing one section of an insight report \

@@ -29,7 +29,7 @@ SATISFACTION_LOW_MAX = 4.0  # at or below: low satisfaction (the mart's needs-at
 SATISFACTION_HIGH_MIN = 7.0  # at or above: high satisfaction
 TRAVEL_SHARE_HIGH_MIN = 0.20  # a fifth of spend or more on Travel: a travel spender
 TRAVEL_SHARE_MEDIUM_MIN = 0.05
-CHURN_HIGH_MIN = 0.6  # the FPR engine's At Risk threshold, as in customer_engagement
+CHURN_HIGH_MIN = 0.6  # the FPR engine's At Risk threshold, as in revenue_customer_engagement
 TOP_PROPENSITY_DECILES = 2  # prospects in deciles 1-2 of the credit-card propensity ranking
 
 
@@ -60,31 +60,31 @@ QUERIES: dict[str, Query] = {
                 (select min(transaction_date) from {MARTS_SCHEMA}.spend_daily_cumulative) as first_day,
                 (select max(transaction_date) from {MARTS_SCHEMA}.spend_daily_cumulative) as last_day,
                 (select count(*) from {MARTS_SCHEMA}.spend_daily_cumulative) as activity_days,
-                (select min(recommendation_date) from {MARTS_SCHEMA}.fct_recommendations) as first_recommendation_day,
-                (select max(recommendation_date) from {MARTS_SCHEMA}.fct_recommendations) as last_recommendation_day,
+                (select min(recommendation_date) from {MARTS_SCHEMA}.recommendation_records) as first_recommendation_day,
+                (select max(recommendation_date) from {MARTS_SCHEMA}.recommendation_records) as last_recommendation_day,
                 (select count(*) from {MARTS_SCHEMA}.dim_customers) as customers,
                 (select count(*) filter (where customer_status = 'Active') from {MARTS_SCHEMA}.dim_customers) as active_customers,
-                (select count(*) from {MARTS_SCHEMA}.fct_recommendations) as recommendations,
+                (select count(*) from {MARTS_SCHEMA}.recommendation_records) as recommendations,
                 (select coalesce(sum(transactions), 0) from {MARTS_SCHEMA}.spend_daily_cumulative) as transactions,
                 (select coalesce(sum(spend_amount), 0) from {MARTS_SCHEMA}.spend_daily_cumulative) as spend_amount
             """,
         ),
         # --- recommendations ------------------------------------------------------------------
         _q(
-            "rec_kpis",
+            "recommendation_kpis",
             f"""
             select dimension, dimension_value, recommendations, customers, accepted, acceptance_rate,
                    avg_recommendation_score, avg_satisfaction_score, avg_churn_probability,
                    product_sales, product_sales_amount
-            from {MARTS_SCHEMA}.rec_kpis
+            from {MARTS_SCHEMA}.recommendation_kpis
             order by dimension, recommendations desc, dimension_value
             """,
         ),
         _q(
-            "rec_distributions",
+            "recommendation_distributions",
             f"""
             select distribution, bucket, recommendations, customers, share
-            from {MARTS_SCHEMA}.rec_distributions
+            from {MARTS_SCHEMA}.recommendation_distributions
             order by distribution, recommendations desc, bucket
             """,
         ),
@@ -135,7 +135,7 @@ QUERIES: dict[str, Query] = {
                 avg(churn_probability) as avg_churn_probability,
                 count(*) filter (where churn_probability >= {CHURN_HIGH_MIN}) as high_churn_customers,
                 avg(satisfaction_score) as avg_satisfaction
-            from {MARTS_SCHEMA}.customer_health
+            from {MARTS_SCHEMA}.recommendation_customer_health
             where satisfaction_score is not null and churn_probability is not null
             group by 1
             order by min(satisfaction_score)
@@ -145,7 +145,7 @@ QUERIES: dict[str, Query] = {
             "satisfaction_churn_correlation",
             f"""
             select corr(satisfaction_score, churn_probability) as correlation, count(*) as customers
-            from {MARTS_SCHEMA}.customer_health
+            from {MARTS_SCHEMA}.recommendation_customer_health
             where satisfaction_score is not null and churn_probability is not null
             """,
         ),
@@ -154,7 +154,7 @@ QUERIES: dict[str, Query] = {
             f"""
             select health_band, count(*) as customers, avg(health_score) as avg_health_score,
                    avg(churn_probability) as avg_churn_probability
-            from {MARTS_SCHEMA}.customer_health
+            from {MARTS_SCHEMA}.recommendation_customer_health
             group by health_band
             order by min(health_score) desc
             """,
@@ -163,16 +163,16 @@ QUERIES: dict[str, Query] = {
             "attention",
             f"""
             select
-                (select count(*) from {MARTS_SCHEMA}.customers_needing_attention) as customers,
-                (select count(*) from {MARTS_SCHEMA}.customer_health) as scored_customers,
-                (select avg(churn_probability) from {MARTS_SCHEMA}.customers_needing_attention) as avg_churn_probability,
-                (select avg(satisfaction_score) from {MARTS_SCHEMA}.customers_needing_attention) as avg_satisfaction,
+                (select count(*) from {MARTS_SCHEMA}.recommendation_customers_needing_attention) as customers,
+                (select count(*) from {MARTS_SCHEMA}.recommendation_customer_health) as scored_customers,
+                (select avg(churn_probability) from {MARTS_SCHEMA}.recommendation_customers_needing_attention) as avg_churn_probability,
+                (select avg(satisfaction_score) from {MARTS_SCHEMA}.recommendation_customers_needing_attention) as avg_satisfaction,
                 (select coalesce(sum(c.liquid_balance), 0)
-                   from {MARTS_SCHEMA}.customers_needing_attention a
+                   from {MARTS_SCHEMA}.recommendation_customers_needing_attention a
                    join {MARTS_SCHEMA}.dim_customers c using (customer_id)) as liquid_balance,
                 (select coalesce(sum(e.spend_30d), 0)
-                   from {MARTS_SCHEMA}.customers_needing_attention a
-                   join {MARTS_SCHEMA}.customer_engagement e using (customer_id)) as spend_30d
+                   from {MARTS_SCHEMA}.recommendation_customers_needing_attention a
+                   join {MARTS_SCHEMA}.revenue_customer_engagement e using (customer_id)) as spend_30d
             """,
         ),
         _q(
@@ -183,7 +183,7 @@ QUERIES: dict[str, Query] = {
                    coalesce(sum(spend_30d), 0) as spend_30d,
                    avg(engagement_score) as avg_engagement_score,
                    count(*) filter (where engagement_band = 'Low') as low_engagement_customers
-            from {MARTS_SCHEMA}.customer_engagement
+            from {MARTS_SCHEMA}.revenue_customer_engagement
             group by churn_risk
             order by case churn_risk when 'High' then 1 when 'Medium' then 2 when 'Low' then 3 else 4 end
             """,
@@ -194,7 +194,7 @@ QUERIES: dict[str, Query] = {
             f"""
             with offers as (
                 select r.is_accepted, a.travel_share
-                from {MARTS_SCHEMA}.fct_recommendations r
+                from {MARTS_SCHEMA}.recommendation_records r
                 join {MARTS_SCHEMA}.campaign_customer_archetypes a using (customer_id)
                 where r.product_type = 'Credit Card' and a.transactions > 0
             )
@@ -272,7 +272,7 @@ QUERIES: dict[str, Query] = {
                 coalesce(sum(flagged_amount) filter (where impossible_travel_transactions > 0), 0)
                     as impossible_travel_amount,
                 coalesce(sum(impossible_travel_transactions), 0) as impossible_travel_transactions
-            from {MARTS_SCHEMA}.fct_fraud_customer_days
+            from {MARTS_SCHEMA}.fraud_customer_days
             """,
         ),
         _q(
@@ -281,7 +281,7 @@ QUERIES: dict[str, Query] = {
             select
                 count(distinct customer_id) filter (where impossible_travel_transactions > 0) as impossible_travel_customers,
                 count(distinct customer_id) filter (where is_alert) as alerted_customers
-            from {MARTS_SCHEMA}.fct_fraud_customer_days
+            from {MARTS_SCHEMA}.fraud_customer_days
             """,
         ),
         # --- revenue -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from .evidence import Evidence
 from .grounding import GroundingResult
-from .steps import FocusArea
+from .model import FocusArea
 
 
 @dataclass(frozen=True)

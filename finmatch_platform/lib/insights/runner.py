@@ -24,10 +24,11 @@ from finmatch_platform.lib.llm import ChatRequest, LlmProvider
 from . import history
 from .evidence import Evidence
 from .grounding import annotate, ground
+from .model import FocusArea, Step, StepContext
 from .prompts import build_messages
 from .render import render_html, render_markdown
 from .report import InsightReport, StepRun
-from .steps import FOCUS_AREAS, FocusArea, Step, StepContext
+from .steps import FOCUS_AREAS
 
 # Any number that traces to nothing fails the check by default; a run may allow some slack.
 DEFAULT_MAX_UNVERIFIED_SHARE = 0.0

@@ -1,157 +1,21 @@
-"""The four focus areas and the named steps each one runs.
+"""The four focus areas and the named steps each one runs: the registry.
 
-Every report is a fixed sequence: load and validate the data context, three analysis steps that
-query the marts and turn the rows into evidence (figures with definitions and sample sizes, and
-charts), the model's analysis (the narrative, written by the selected LLM from that evidence)
-and the compilation of the report (grounding, Markdown, HTML, history). The data steps are
-functions in ``analyses``; the last two are run by ``runner.run_report``, which owns the model
-and the outputs.
-
-A data step is a function of a ``StepContext`` that adds figures and returns a one-line summary
-for the run log.
+Every report is a fixed sequence: load and validate the data context (``context``), three
+analysis steps that query the marts and turn the rows into evidence (figures with definitions
+and sample sizes, and charts; one module per focus area), the model's analysis (the narrative,
+written by the selected LLM from that evidence) and the compilation of the report (grounding,
+Markdown, HTML, history). The last two are run by ``runner.run_report``, which owns the model
+and the outputs. The types live in ``model``; no analysis module imports this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import duckdb
-
-from . import queries as q
-from .analyses import (
-    assess_recommendations,
-    customer_and_transaction_patterns,
-    establish_baseline,
-    find_conversion_gaps,
-    find_cross_sell_targets,
-    find_patterns,
-    find_retention_targets,
-    load_context,
-    measure_revenue,
-    measure_sales,
-    measure_value_at_stake,
-    prioritise_levers,
-    quantify_levers,
-)
-from .evidence import Chart, Evidence, EvidenceError, Figure, Unit
-
-StepKind = Literal["data", "model", "compile"]
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-@dataclass
-class StepContext:
-    conn: duckdb.DuckDBPyConnection
-    evidence: Evidence
-    focus: FocusArea
-    step: Step
-    # Query results shared by the steps of one report: each query runs at most once.
-    cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def rows(self, name: str) -> list[dict[str, Any]]:
-        if name not in self.cache:
-            self.cache[name] = q.run(self.conn, name)
-        return self.cache[name]
-
-    def one(self, name: str) -> dict[str, Any]:
-        rows = self.rows(name)
-        if len(rows) != 1:
-            raise EvidenceError(f"query {name!r} returned {len(rows)} rows, expected one")
-        return rows[0]
-
-    def add(
-        self,
-        key: str,
-        label: str,
-        value: float | int | None,
-        unit: Unit,
-        definition: str,
-        *,
-        n: int | None,
-        query: str | None = None,
-        source: str | None = None,
-        headline: bool = False,
-    ) -> Figure | None:
-        """Add a figure unless another step of this report already did (shared helpers)."""
-        existing = self.evidence.find(key)
-        if existing is not None:
-            return existing
-        return self.evidence.add(
-            key,
-            label,
-            value,
-            unit,
-            definition,
-            sample_size=n,
-            source=source if source is not None else q.QUERIES[query].source if query else "",
-            step=self.step.key,
-            headline=headline,
-        )
-
-    def chart(
-        self,
-        key: str,
-        title: str,
-        kind: Literal["bar", "hbar", "line"],
-        unit: Unit,
-        labels: Sequence[str],
-        series: Sequence[tuple[str, Sequence[float | None]]],
-        *,
-        query: str | None = None,
-        source: str | None = None,
-        note: str = "",
-    ) -> None:
-        if any(c.key == key for c in self.evidence.charts) or not labels:
-            return
-        if source is None:
-            source = q.QUERIES[query].source if query else ""
-        self.evidence.add_chart(
-            Chart(
-                key=key,
-                title=title,
-                kind=kind,
-                unit=unit,
-                labels=tuple(str(label) for label in labels),
-                series=tuple((name, tuple(_num(v) for v in values)) for name, values in series),
-                source=source,
-                note=note,
-                step=self.step.key,
-            )
-        )
-
-
-@dataclass(frozen=True)
-class Step:
-    key: str
-    title: str
-    description: str
-    kind: StepKind
-    run: Callable[[StepContext], str] | None = None
-    queries: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FocusArea:
-    key: str
-    title: str
-    question: str
-    description: str
-    steps: tuple[Step, ...]
-
-    @property
-    def queries(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(name for step in self.steps for name in step.queries))
-
-    @property
-    def tables(self) -> tuple[str, ...]:
-        """The marts this report reads: its asset's upstream dependencies."""
-        return q.tables_for(self.queries)
-
+from .context import load_context
+from .financial_impact import measure_revenue, measure_sales, measure_value_at_stake
+from .model import FocusArea, Step
+from .optimization_opportunities import find_conversion_gaps, find_cross_sell_targets, find_retention_targets
+from .overall_performance import assess_recommendations, customer_and_transaction_patterns, find_patterns
+from .strategic_recommendations import establish_baseline, prioritise_levers, quantify_levers
 
 # --------------------------------------------------------------------------------------------
 # The focus areas
@@ -194,7 +58,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "Overall KPIs, the status distribution and the campaign funnel.",
                     "data",
                     assess_recommendations,
-                    ("rec_kpis", "rec_distributions", "funnel"),
+                    ("recommendation_kpis", "recommendation_distributions", "funnel"),
                 ),
                 Step(
                     "find_patterns",
@@ -202,7 +66,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "Acceptance by segment, product type and lifecycle stage; lifecycle and affinity mix.",
                     "data",
                     find_patterns,
-                    ("rec_kpis", "rec_distributions"),
+                    ("recommendation_kpis", "recommendation_distributions"),
                 ),
                 Step(
                     "customer_and_transaction_patterns",
@@ -237,7 +101,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "The funnel's weakest step, acceptance by archetype and by product type.",
                     "data",
                     find_conversion_gaps,
-                    ("rec_kpis", "funnel", "leads_by_archetype"),
+                    ("recommendation_kpis", "funnel", "leads_by_archetype"),
                 ),
                 Step(
                     "find_cross_sell_targets",
@@ -253,7 +117,13 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "Churn by satisfaction, the needs-attention list, churn risk and lifecycle acceptance.",
                     "data",
                     find_retention_targets,
-                    ("churn_by_satisfaction", "satisfaction_churn_correlation", "attention", "churn_risk", "rec_kpis"),
+                    (
+                        "churn_by_satisfaction",
+                        "satisfaction_churn_correlation",
+                        "attention",
+                        "churn_risk",
+                        "recommendation_kpis",
+                    ),
                 ),
                 MODEL_STEP,
                 COMPILE_STEP,
@@ -280,7 +150,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "Sales value by product type and archetype.",
                     "data",
                     measure_sales,
-                    ("rec_kpis", "sales_by_product_type", "leads_by_archetype"),
+                    ("recommendation_kpis", "sales_by_product_type", "leads_by_archetype"),
                 ),
                 Step(
                     "measure_value_at_stake",
@@ -289,7 +159,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "data",
                     measure_value_at_stake,
                     (
-                        "rec_kpis",
+                        "recommendation_kpis",
                         "card_acceptance_by_travel",
                         "card_prospects",
                         "sales_by_product_type",
@@ -316,7 +186,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "Headline KPIs and revenue the recommendations start from.",
                     "data",
                     establish_baseline,
-                    ("rec_kpis", "revenue_monthly"),
+                    ("recommendation_kpis", "revenue_monthly"),
                 ),
                 Step(
                     "quantify_levers",
@@ -325,7 +195,7 @@ FOCUS_AREAS: dict[str, FocusArea] = {
                     "data",
                     quantify_levers,
                     (
-                        "rec_kpis",
+                        "recommendation_kpis",
                         "card_acceptance_by_travel",
                         "card_prospects",
                         "sales_by_product_type",

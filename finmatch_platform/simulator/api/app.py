@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Annotated, Any
 
-import anyio.to_thread
 import orjson
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Query, Request, Security
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finmatch_platform.landing_zone.schemas import FPR_RECORDS
 from finmatch_platform.simulator.pagination import (
@@ -41,6 +37,7 @@ from finmatch_platform.simulator.pagination import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
     PAGE_SIZE_MIN,
+    PAGE_SIZE_RULE,
     START,
     InvalidCursor,
     Position,
@@ -52,31 +49,19 @@ from finmatch_platform.simulator.pagination import (
     select_page,
 )
 
+from .errors import JSON, ApiError, check_key, drop_unused_422, error_responses, install_error_handlers
 from .faults import FaultConfig, FaultInjector
-from .storage import FprStore, Snapshot, vendor_record_id
+from .landed import Snapshot
+from .storage import FprStore, vendor_record_id
 
 log = logging.getLogger("finmatch.api")
 
 API_TITLE = "FinMatch FPR API"
 API_VERSION = "1.0.0"
-_JSON = "application/json"
-_PAGE_SIZE_RULE = f"page_size must be an integer between {PAGE_SIZE_MIN} and {PAGE_SIZE_MAX}"
 
 SIMULATOR = "simulator"
 VENDOR = "vendor"
 PROFILES = (SIMULATOR, VENDOR)
-
-
-class ErrorBody(BaseModel):
-    """Every error the API returns, 4xx and 5xx alike."""
-
-    error: str = Field(
-        description="Machine-readable code: unauthorized, invalid_parameter, invalid_cursor, not_found, "
-        "method_not_allowed, rate_limited, upstream_unavailable, internal_error.",
-        examples=["invalid_parameter"],
-    )
-    detail: str = Field(description="What is wrong and how to fix it.", examples=[_PAGE_SIZE_RULE])
-    parameter: str | None = Field(default=None, description="The offending parameter, if one is to blame.")
 
 
 _ARROW_TO_PYTHON: dict[str, type] = {
@@ -166,56 +151,6 @@ class Health(BaseModel):
     high_water_mark: str | None
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str, parameter: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.parameter = status, error, detail, parameter
-
-
-def _error_response(
-    status: int,
-    error: str,
-    detail: str,
-    parameter: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = orjson.dumps({"error": error, "detail": detail, "parameter": parameter})
-    return Response(body, status_code=status, media_type=_JSON, headers=headers)
-
-
-def _describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
-    loc = [str(part) for part in err.get("loc", ())]
-    name = loc[-1] if len(loc) > 1 else None
-    if name == "page_size":
-        return name, _PAGE_SIZE_RULE
-    if name == "cursor":
-        return (
-            name,
-            f"cursor must be at most {MAX_CURSOR_LENGTH} characters: pass back a next_cursor as returned",
-        )
-    return name, f"{name or 'request'}: {err.get('msg', 'invalid value')}"
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "Bad input: page_size out of range, a malformed or tampered cursor, a wrongly typed parameter.",
-        401: "Missing or wrong API key.",
-        429: "Rate limited (fault injection): honour the Retry-After header (seconds or an HTTP date).",
-        500: "Server error (fault injection).",
-        502: "Bad gateway (fault injection).",
-        503: "Unavailable (fault injection).",
-        504: "Gateway timeout (fault injection).",
-    }
-    responses: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorBody, "description": described[code]} for code in codes
-    }
-    if 429 in codes:
-        responses[429]["headers"] = {
-            "Retry-After": {"description": "Seconds to wait, or an HTTP date.", "schema": {"type": "string"}}
-        }
-    return responses
-
-
 # Module-level: with postponed annotations FastAPI resolves Annotated metadata in module globals.
 X_API_KEY_HEADER = APIKeyHeader(name="x-api-key", scheme_name="ApiKeyHeader", auto_error=False)
 API_KEY_HEADER = APIKeyHeader(
@@ -241,6 +176,21 @@ def _cursor_query() -> Any:
     )
 
 
+_RULES = {
+    "page_size": PAGE_SIZE_RULE,
+    "cursor": f"cursor must be at most {MAX_CURSOR_LENGTH} characters: pass back a next_cursor as returned",
+}
+_ERROR_CODES = (400, 401, 429, 500, 502, 503, 504)
+_BAD_INPUT = "Bad input: page_size out of range, a malformed or tampered cursor, a wrongly typed parameter."
+_UNAUTHORIZED = "Missing or wrong API key."
+_DESCRIPTIONS = {
+    SIMULATOR: "The FPR product-recommendation change feed. Page with `cursor` while `has_more`; "
+    "store `next_cursor` to resume later with only what changed.",
+    VENDOR: "The FPR product-recommendation feed. Page with `cursor` until a page comes back empty; "
+    "store `next_cursor` to resume later with only what changed.",
+}
+
+
 def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None, profile: str = SIMULATOR) -> FastAPI:
     """The FastAPI application of a profile (without fault injection; see :func:`create_app`)."""
     if not api_key:
@@ -250,28 +200,48 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
     if vendor and not store.vendor_ids:
         # Serving landed ids would break the vendor profile's contract without a visible error.
         raise ValueError("the vendor profile needs an FprStore built with vendor_ids=True")
-    expected_key = api_key.encode("utf-8")
-    secret = cursor_secret or derive_cursor_secret(api_key)
-    page_schema = page_model(profile)
+    feed = _Feed(store, cursor_secret or derive_cursor_secret(api_key), vendor)
+    app = FastAPI(title=API_TITLE, version=API_VERSION, description=_DESCRIPTIONS[profile])
+    install_error_handlers(app, _RULES, log)
+    authenticated = [Depends(_key_dependency(api_key.encode("utf-8"), vendor))]
+    _add_health(app, feed)
+    _add_pages(app, feed, authenticated, page_model(profile))
+    if not vendor:  # the vendor documents no such endpoint: a client must find new data by paging
+        _add_changes(app, feed, authenticated)
+    drop_unused_422(app)
+    return app
 
-    app = FastAPI(
-        title=API_TITLE,
-        version=API_VERSION,
-        description=(
-            "The FPR product-recommendation feed. Page with `cursor` until a page comes back empty; "
-            "store `next_cursor` to resume later with only what changed."
-            if vendor
-            else "The FPR product-recommendation change feed. Page with `cursor` while `has_more`; "
-            "store `next_cursor` to resume later with only what changed."
-        ),
-    )
 
-    def check_key(given: str | None, missing: str) -> None:
-        if not given:
-            raise ApiError(401, "unauthorized", missing)
-        # Starlette decoded the header as latin-1, so this recovers the bytes the client sent.
-        if not hmac.compare_digest(given.encode("latin-1", errors="replace"), expected_key):
-            raise ApiError(401, "unauthorized", "invalid API key")
+class _Feed:
+    """What the routes of one app share: the store, the cursor secret and the profile's id shapes."""
+
+    def __init__(self, store: FprStore, secret: bytes, vendor: bool) -> None:
+        self.store, self.secret, self.vendor = store, secret, vendor
+
+    def parse_cursor(self, cursor: str | None) -> Position:
+        if cursor is None or cursor == "":
+            return START
+        try:
+            return decode_cursor(cursor, self.secret)
+        except InvalidCursor as exc:
+            raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+
+    def shown_high_water(self, snapshot: Snapshot) -> str | None:
+        high = snapshot.high_water
+        if high is None:
+            return None
+        # Keys hold landed ids; the vendor profile names the record as its clients know it.
+        return high_water_mark(Position(high.updated_at_us, vendor_record_id(high.record_id)) if self.vendor else high)
+
+    def page_tail(self, has_more: bool) -> bytes:
+        """The end of a page's body: has_more is the simulator's addition to the documented contract."""
+        if self.vendor:
+            return b'"}'
+        return b'","has_more":true}' if has_more else b'","has_more":false}'
+
+
+def _key_dependency(expected_key: bytes, vendor: bool) -> Callable[..., None]:
+    """The dependency checking a request's API key: either header, or the vendor's api_key only."""
 
     def require_api_key(
         x_api_key: Annotated[str | None, Security(X_API_KEY_HEADER)],
@@ -279,6 +249,7 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
     ) -> None:
         check_key(
             x_api_key if x_api_key is not None else legacy_key,
+            expected_key,
             "missing API key: send it in the x-api-key header (api_key also works)",
         )
 
@@ -289,82 +260,38 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
         wrong_header = not given and request.headers.get("x-api-key")
         check_key(
             given,
+            expected_key,
             "missing API key: send it in the api_key header; this API does not read x-api-key"
             if wrong_header
             else "missing API key: send it in the api_key header",
         )
 
-    authenticated = [Depends(require_documented_api_key if vendor else require_api_key)]
+    return require_documented_api_key if vendor else require_api_key
 
-    async def current_snapshot() -> Snapshot:
-        if store.refresh_due():
-            # Listing and any loading happen off the event loop; requests keep the old snapshot meanwhile.
-            await anyio.to_thread.run_sync(store.refresh_if_due)
-        return store.current
 
-    def parse_cursor(cursor: str | None) -> Position:
-        if cursor is None or cursor == "":
-            return START
-        try:
-            return decode_cursor(cursor, secret)
-        except InvalidCursor as exc:
-            raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
-
-    def shown_high_water(snapshot: Snapshot) -> str | None:
-        high = snapshot.high_water
-        if high is None:
-            return None
-        # Keys hold landed ids; the vendor profile names the record as its clients know it.
-        return high_water_mark(Position(high.updated_at_us, vendor_record_id(high.record_id)) if vendor else high)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Response:
-        return _error_response(exc.status, exc.error, exc.detail, exc.parameter)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        described = [_describe_validation_error(err) for err in exc.errors()]
-        detail = "; ".join(dict.fromkeys(text for _, text in described))
-        return _error_response(400, "invalid_parameter", detail, described[0][0] if described else None)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        return _error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error", exc_info=exc)
-        return _error_response(500, "internal_error", "internal error; it has been logged")
-
+def _add_health(app: FastAPI, feed: _Feed) -> None:
     @app.get("/health", response_model=Health, summary="Liveness and feed size (no key needed)")
     async def health() -> Response:
-        snapshot = await current_snapshot()
+        snapshot = await feed.store.current_snapshot()
         body = {
             "status": "ok",
             "records": len(snapshot),
             "files": snapshot.files,
-            "high_water_mark": shown_high_water(snapshot),
+            "high_water_mark": feed.shown_high_water(snapshot),
         }
-        return Response(orjson.dumps(body), media_type=_JSON)
+        return Response(orjson.dumps(body), media_type=JSON)
 
-    # The end of a page's body: has_more is the simulator's addition to the documented contract.
-    def page_tail(has_more: bool) -> bytes:
-        if vendor:
-            return b'"}'
-        return b'","has_more":true}' if has_more else b'","has_more":false}'
 
+def _add_pages(app: FastAPI, feed: _Feed, authenticated: list[Any], page_schema: type[BaseModel]) -> None:
     @app.get(
         "/fpr_data",
         response_model=page_schema,
-        responses=_errors(400, 401, 429, 500, 502, 503, 504),
+        responses=error_responses(_ERROR_CODES, _BAD_INPUT, _UNAUTHORIZED),
         dependencies=authenticated,
         summary="One page of the FPR change feed",
         description="The latest version of each record after `cursor`, in change order. A record changed "
         "later reappears after the cursor with its new version; a deleted one arrives once as a tombstone."
-        + (" An empty page means the feed is exhausted for now." if vendor else ""),
+        + (" An empty page means the feed is exhausted for now." if feed.vendor else ""),
     )
     async def fpr_data(
         cursor: Annotated[str | None, _cursor_query()] = None,
@@ -377,63 +304,41 @@ def create_api(store: FprStore, api_key: str, cursor_secret: bytes | None = None
             ),
         ] = PAGE_SIZE_DEFAULT,
     ) -> Response:
-        after = parse_cursor(cursor)
-        snapshot = await current_snapshot()  # one snapshot per request: a page is never torn
+        after = feed.parse_cursor(cursor)
+        snapshot = await feed.store.current_snapshot()  # one snapshot per request: a page is never torn
         page = select_page(snapshot.keys, after, page_size)
         body = b"".join(
             (
                 b'{"fpr_records":[',
                 b",".join(snapshot.payloads[page.start : page.stop]),
                 b'],"next_cursor":"',
-                encode_cursor(page.next_position, secret).encode("ascii"),
-                page_tail(page.has_more),
+                encode_cursor(page.next_position, feed.secret).encode("ascii"),
+                feed.page_tail(page.has_more),
             )
         )
-        return Response(body, media_type=_JSON)
+        return Response(body, media_type=JSON)
 
-    if vendor:
-        # The vendor documents no such endpoint: a client must find new data by paging.
-        _drop_unused_422(app)
-        return app
 
+def _add_changes(app: FastAPI, feed: _Feed, authenticated: list[Any]) -> None:
     @app.get(
         "/fpr_data/changes",
         response_model=FprChanges,
-        responses=_errors(400, 401, 429, 500, 502, 503, 504),
+        responses=error_responses(_ERROR_CODES, _BAD_INPUT, _UNAUTHORIZED),
         dependencies=authenticated,
         summary="How many records lie past a cursor (for sensors; no paging)",
     )
     async def fpr_changes(
         cursor: Annotated[str | None, _cursor_query()] = None,
     ) -> Response:
-        after = parse_cursor(cursor)
-        snapshot = await current_snapshot()
+        after = feed.parse_cursor(cursor)
+        snapshot = await feed.store.current_snapshot()
         high = snapshot.high_water
         body = {
             "count": count_after(snapshot.keys, after),
-            "high_water_mark": shown_high_water(snapshot),
-            "cursor": encode_cursor(max(after, high) if high else after, secret),
+            "high_water_mark": feed.shown_high_water(snapshot),
+            "cursor": encode_cursor(max(after, high) if high else after, feed.secret),
         }
-        return Response(orjson.dumps(body), media_type=_JSON)
-
-    _drop_unused_422(app)
-    return app
-
-
-def _drop_unused_422(app: FastAPI) -> None:
-    """FastAPI documents a 422 on every operation with parameters; this API answers 400 instead."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = generate()  # cached by FastAPI after the first call; the edits below are idempotent
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                operation.get("responses", {}).pop("422", None)
-        for name in ("HTTPValidationError", "ValidationError"):
-            schema.get("components", {}).get("schemas", {}).pop(name, None)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+        return Response(orjson.dumps(body), media_type=JSON)
 
 
 def create_app(

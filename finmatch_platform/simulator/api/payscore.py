@@ -5,7 +5,7 @@ each group with ``updated_at >= updated_since``, ordered by ``(updated_at, id)``
 ``{"data": [...], "pagination": {"page", "per_page", "total_pages", "total"}}``. ``GET /health``
 needs no key. Every error is JSON and bad input is a 400 naming the parameter, never a 422.
 
-Serving works like the FPR API (``storage``): the landing zone's change log is loaded into
+Serving works like the FPR API (:mod:`.landed`): the landing zone's change log is loaded into
 immutable snapshots, each row serialised once per load, so a request is a bisection for
 ``updated_since``, a slice and a join of bytes. New landing days are picked up without a restart.
 
@@ -19,12 +19,9 @@ client has already been served and half among those it has not reached. A naive 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import logging
 import random
-import time
 from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,20 +30,16 @@ import anyio.to_thread
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from fastapi import Depends, FastAPI, Query, Request, Security
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Query, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from finmatch_platform.lib.gc_pause import gc_paused
 from finmatch_platform.simulator.pagination import Position
 
-from .app import ApiError, ErrorBody, _drop_unused_422, _error_response
+from .errors import JSON, ApiError, check_key, drop_unused_422, error_responses, install_error_handlers
 from .faults import FaultConfig, FaultInjector
-from .storage import FileSignature, FprStore, Snapshot, merge_latest
+from .landed import ISO_UTC_MICROS, TS_US_UTC, Entry, LandedStore, merge_latest
 
 log = logging.getLogger("finmatch.payscore")
 
@@ -63,11 +56,7 @@ _SINCE_RULE = (
     "updated_since must be an ISO 8601 date or timestamp, e.g. 2026-10-01T00:00:00Z or "
     "2026-10-01T05:30:00+05:30 (without an offset it is taken as UTC)"
 )
-_JSON = "application/json"
-_ISO_UTC_MICROS = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S carries the fraction: 09:30:00.000000
-_TS_US_UTC = pa.timestamp("us", tz="UTC")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_Entry = tuple[Position, bytes]
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def iso_micros(micros: int) -> str:
@@ -81,7 +70,7 @@ def parse_updated_since(raw: str) -> int:
         # RFC 3339 allows a lower-case t and z; Python reads only the upper-case ones.
         moment = dt.datetime.fromisoformat(raw.strip().upper())
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
+            moment = moment.replace(tzinfo=dt.UTC)
         return (moment - _EPOCH) // dt.timedelta(microseconds=1)
     except (ValueError, OverflowError):
         raise ApiError(400, "invalid_parameter", f"{_SINCE_RULE}; got {raw[:64]!r}", "updated_since") from None
@@ -103,17 +92,15 @@ def serialise_groups(table: pa.Table) -> tuple[list[Position], list[bytes]]:
         raise ValueError("a screening_groups file needs id and updated_at columns")
     if not pa.types.is_string(table["id"].type):
         table = table.set_column(table.column_names.index("id"), "id", pc.cast(table["id"], pa.string()))
-    if table["updated_at"].type != _TS_US_UTC:
+    if table["updated_at"].type != TS_US_UTC:
         index = table.column_names.index("updated_at")
-        table = table.set_column(index, "updated_at", pc.cast(table["updated_at"], _TS_US_UTC))
+        table = table.set_column(index, "updated_at", pc.cast(table["updated_at"], TS_US_UTC))
     valid = pc.and_(pc.is_valid(table["id"]), pc.is_valid(table["updated_at"]))
     if not pc.all(valid).as_py():
         log.warning("skipping %d screening_groups rows without id or updated_at", pc.sum(pc.invert(valid)).as_py())
         table = table.filter(valid)
     columns = [
-        pc.strftime(pc.cast(column, _TS_US_UTC), format=_ISO_UTC_MICROS)
-        if pa.types.is_timestamp(column.type)
-        else column
+        pc.strftime(pc.cast(column, TS_US_UTC), format=ISO_UTC_MICROS) if pa.types.is_timestamp(column.type) else column
         for column in table.columns
     ]
     rendered = pa.table(columns, names=table.column_names)
@@ -127,52 +114,27 @@ def serialise_groups(table: pa.Table) -> tuple[list[Position], list[bytes]]:
             if "settings" in row:
                 row["settings"] = _settings_value(row["settings"])
         payloads.extend([dumps(row, default=str) for row in rows])
-    return [Position(us, gid) for us, gid in zip(micros, ids)], payloads
+    return [Position(us, gid) for us, gid in zip(micros, ids, strict=True)], payloads
 
 
-class PayScoreStore(FprStore):
+class PayScoreStore(LandedStore):
     """The screening-group change log under ``landing_root``, published as snapshots of the latest
-    state (the FPR store's scanning and refresh cadence, with this entity's rows), plus drift."""
+    state (see :class:`.landed.LandedStore`), plus drift."""
+
+    entity = ENTITY
+    log = log
+    loaded_message = "screening groups: %d from %d files"
 
     def __init__(self, landing_root: Path, refresh_interval: float = 1.0) -> None:
         super().__init__(landing_root, refresh_interval=refresh_interval)
-        self.root = Path(landing_root) / ENTITY
         # Drift versions by id: kept so a rebuild from the files does not undo them.
-        self._drifted: dict[str, _Entry] = {}
+        self._drifted: dict[str, Entry] = {}
 
-    def refresh(self) -> bool:
-        """Load whatever landed since the last refresh; True if a new snapshot was published."""
-        with self._lock, gc_paused():
-            self._checked_at = time.monotonic()
-            found = self._scan()
-            if found == self._files:
-                return False
-            stale = any(found.get(path) != sig for path, sig in self._files.items())
-            keys: Sequence[Position] = self.current.keys
-            payloads: Sequence[bytes] = self.current.payloads
-            entries: list[_Entry] = []
-            if stale:
-                log.info("a loaded screening_groups file changed or vanished: rebuilding the feed")
-                self._files, self._latest, keys, payloads = {}, {}, (), ()
-                entries.extend(self._drifted.values())
-            loaded: dict[Path, FileSignature] = {}
-            for path in sorted(p for p in found if p not in self._files):  # day order: a cheap append
-                try:
-                    entries.extend(zip(*serialise_groups(pq.read_table(path))))
-                except Exception:  # noqa: BLE001 - one unreadable file must not take the feed down
-                    log.exception("could not read %s; will retry on the next refresh", path)
-                    continue
-                loaded[path] = found[path]
-            if not loaded and not stale:
-                return False
-            keys, payloads = merge_latest(keys, payloads, self._latest, entries)
-            self._files.update(loaded)
-            self._publish(keys, payloads)
-            log.info("screening groups: %d from %d files", len(keys), len(self._files))
-            return True
+    def serialise(self, table: pa.Table) -> tuple[list[Position], list[bytes]]:
+        return serialise_groups(table)
 
-    def _publish(self, keys: Sequence[Position], payloads: Sequence[bytes]) -> None:
-        self.current = Snapshot(keys, payloads, files=len(self._files), version=self.current.version + 1)
+    def rebuild_entries(self) -> list[Entry]:
+        return list(self._drifted.values())
 
     def drift(self, served: range, ahead: range, count: int, rng: random.Random) -> list[str]:
         """Give ``count`` groups a new version after every other: half among the ``served`` feed
@@ -189,7 +151,7 @@ class PayScoreStore(FprStore):
             if not chosen:
                 return []
             high = snapshot.keys[-1].updated_at_us
-            entries: list[_Entry] = []
+            entries: list[Entry] = []
             for step, index in enumerate(chosen, start=1):
                 row = orjson.loads(snapshot.payloads[index])
                 row["updated_at"] = iso_micros(high + step)
@@ -282,28 +244,12 @@ class PayScoreHealth(BaseModel):
     )
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "Bad input: page, per_page or updated_since out of range or unreadable.",
-        401: "Missing or wrong bearer token.",
-        429: "Rate limited (fault injection): honour the Retry-After header (seconds or an HTTP date).",
-        500: "Server error (fault injection).",
-        502: "Bad gateway (fault injection).",
-        503: "Unavailable (fault injection).",
-        504: "Gateway timeout (fault injection).",
-    }
-    responses: dict[int | str, dict[str, Any]] = {c: {"model": ErrorBody, "description": described[c]} for c in codes}
-    responses[429]["headers"] = {
-        "Retry-After": {"description": "Seconds to wait, or an HTTP date.", "schema": {"type": "string"}}
-    }
-    return responses
-
-
-def _describe_validation_error(err: dict[str, Any]) -> tuple[str | None, str]:
-    loc = [str(part) for part in err.get("loc", ())]
-    name = loc[-1] if len(loc) > 1 else None
-    rules = {"page": _PAGE_RULE, "per_page": _PER_PAGE_RULE, "updated_since": _SINCE_RULE}
-    return name, rules.get(name or "", f"{name or 'request'}: {err.get('msg', 'invalid value')}")
+_RULES = {"page": _PAGE_RULE, "per_page": _PER_PAGE_RULE, "updated_since": _SINCE_RULE}
+_ERRORS = error_responses(
+    (400, 401, 429, 500, 502, 503, 504),
+    bad_input="Bad input: page, per_page or updated_since out of range or unreadable.",
+    unauthorized="Missing or wrong bearer token.",
+)
 
 
 # Module-level: with postponed annotations FastAPI resolves Annotated metadata in module globals.
@@ -324,43 +270,17 @@ def create_api(store: PayScoreStore, api_key: str, drift: DriftConfig | None = N
     )
 
     def require_bearer(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
-        if credentials is None or not credentials.credentials:
-            raise ApiError(401, "unauthorized", "missing bearer token: send the header Authorization: Bearer <key>")
-        # Starlette decoded the header as latin-1, so this recovers the bytes the client sent.
-        if not hmac.compare_digest(credentials.credentials.encode("latin-1", errors="replace"), expected):
-            raise ApiError(401, "unauthorized", "invalid API key")
+        check_key(
+            credentials.credentials if credentials is not None else None,
+            expected,
+            "missing bearer token: send the header Authorization: Bearer <key>",
+        )
 
-    async def current_snapshot() -> Snapshot:
-        if store.refresh_due():
-            # Listing and loading happen off the event loop; requests keep the old snapshot meanwhile.
-            await anyio.to_thread.run_sync(store.refresh_if_due)
-        return store.current
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error_response(exc.status, exc.error, exc.detail, exc.parameter, headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        described = [_describe_validation_error(err) for err in exc.errors()]
-        detail = "; ".join(dict.fromkeys(text for _, text in described))
-        return _error_response(400, "invalid_parameter", detail, described[0][0] if described else None)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, "http_error")
-        return _error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error", exc_info=exc)
-        return _error_response(500, "internal_error", "internal error; it has been logged")
+    install_error_handlers(app, _RULES, log, unauthorized_headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/health", response_model=PayScoreHealth, summary="Liveness and feed size (no key needed)")
     async def health() -> Response:
-        snapshot = await current_snapshot()
+        snapshot = await store.current_snapshot()
         high = snapshot.high_water
         body = {
             "status": "ok",
@@ -369,12 +289,12 @@ def create_api(store: PayScoreStore, api_key: str, drift: DriftConfig | None = N
             "high_water_updated_at": iso_micros(high.updated_at_us) if high else None,
             "drift_requests_left": drift_state.requests_left(),
         }
-        return Response(orjson.dumps(body), media_type=_JSON)
+        return Response(orjson.dumps(body), media_type=JSON)
 
     @app.get(
         DATA_PATH,
         response_model=ScreeningGroupPage,
-        responses=_errors(400, 401, 429, 500, 502, 503, 504),
+        responses=_ERRORS,
         dependencies=[Depends(require_bearer)],
         summary="One page of screening groups",
         description="The latest version of each group updated at or after `updated_since`, in (updated_at, id) order.",
@@ -395,7 +315,7 @@ def create_api(store: PayScoreStore, api_key: str, drift: DriftConfig | None = N
         ] = None,
     ) -> Response:
         since = parse_updated_since(updated_since) if updated_since else None
-        snapshot = await current_snapshot()  # one snapshot per request: a page is never torn
+        snapshot = await store.current_snapshot()  # one snapshot per request: a page is never torn
         keys = snapshot.keys
         first = bisect_left(keys, Position(since, "")) if since is not None else 0
         total = len(keys) - first
@@ -416,9 +336,9 @@ def create_api(store: PayScoreStore, api_key: str, drift: DriftConfig | None = N
             rng = random.Random(f"{drift_state.config.seed}/{number}")
             served, ahead = range(first, stop), range(stop, len(keys))
             await anyio.to_thread.run_sync(store.drift, served, ahead, drift_state.config.updates, rng)
-        return Response(body, media_type=_JSON)
+        return Response(body, media_type=JSON)
 
-    _drop_unused_422(app)
+    drop_unused_422(app)
     return app
 
 

@@ -30,15 +30,12 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from finmatch_platform.settings import Settings, SettingsError, require_secret
-
-from . import faults
-from .serving import serve
+from . import serving
 
 DEFAULT_PAYSCORE_PORT = 8766
 API_KEY_ENV = "FINMATCH_PAYSCORE_API_KEY"
+ENV_PREFIX = "FINMATCH_PAYSCORE_"
 FAULT_ENV_PREFIX = "FINMATCH_PAYSCORE_FAULT_"
 _PROG = "finmatch-payscore-api"
 
@@ -59,11 +56,6 @@ every run. Faults touch /api/v1/screening-groups only, never /health; their vari
 """
 
 
-def _env(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    return value or None
-
-
 def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
@@ -72,94 +64,50 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-
-    def option(flag: str, variable: str, default: object, help_text: str, **kwargs: object) -> None:
-        parser.add_argument(
-            flag,
-            default=_env(environ, variable) or default,
-            help=f"{help_text} [env {variable}]",
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    option("--host", "FINMATCH_PAYSCORE_HOST", "127.0.0.1", "bind address (default 127.0.0.1)")
-    option("--port", "FINMATCH_PAYSCORE_PORT", DEFAULT_PAYSCORE_PORT, "port (default 8766)", type=int)
-    parser.add_argument(
-        "--landing-dir",
-        type=Path,
-        default=None,
-        help="landing zone root (default: data/landing) [env FINMATCH_LANDING_DIR]",
+    serving.add_source_arguments(parser, environ, ENV_PREFIX, DEFAULT_PAYSCORE_PORT)
+    serving.add_log_level(parser, environ, ENV_PREFIX)
+    drift_flags = (
+        ("--drift-updates", "groups changed per drifting request (0: off)"),
+        ("--drift-requests", "data requests after which the feed drifts, then it is stable (default 0: every request)"),
+        ("--drift-seed", "seed of the drift's choices (default 0)"),
     )
-    option(
-        "--refresh-seconds",
-        "FINMATCH_PAYSCORE_REFRESH_SECONDS",
-        1.0,
-        "seconds between looks for newly landed days; 0 looks on every request (default 1)",
-        type=float,
-    )
-    option(
-        "--log-level",
-        "FINMATCH_PAYSCORE_LOG_LEVEL",
-        "info",
-        "log level (default info)",
-        choices=["critical", "error", "warning", "info", "debug"],
-    )
-    option(
-        "--drift-updates",
-        "FINMATCH_PAYSCORE_DRIFT_UPDATES",
-        0,
-        "groups changed per drifting request (0: off)",
-        type=int,
-    )
-    option(
-        "--drift-requests",
-        "FINMATCH_PAYSCORE_DRIFT_REQUESTS",
-        0,
-        "data requests after which the feed drifts, then it is stable (default 0: every request)",
-        type=int,
-    )
-    option("--drift-seed", "FINMATCH_PAYSCORE_DRIFT_SEED", 0, "seed of the drift's choices (default 0)", type=int)
-    parser.add_argument("--access-log", action="store_true", help="log every request (off by default)")
-    faults.add_arguments(parser, env_prefix=FAULT_ENV_PREFIX)
+    for flag, help_text in drift_flags:
+        variable = ENV_PREFIX + flag[2:].replace("-", "_").upper()
+        serving.add_option(parser, environ, flag, variable, 0, help_text, type=int)
+    serving.add_access_log_and_faults(parser, FAULT_ENV_PREFIX)
     return parser
-
-
-def _fail(message: str) -> int:
-    print(f"{_PROG}: error: {message}", file=sys.stderr)
-    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     args = build_parser(environ).parse_args(argv)
     try:
-        api_key = require_secret(API_KEY_ENV)
-        landing_dir = args.landing_dir or Settings.from_env().landing_dir
-        fault_config = faults.from_args(args, environ, env_prefix=FAULT_ENV_PREFIX)
-    except (SettingsError, faults.FaultConfigError) as exc:
-        return _fail(str(exc))
-    if args.refresh_seconds < 0:
-        return _fail("--refresh-seconds / FINMATCH_PAYSCORE_REFRESH_SECONDS must not be negative")
+        start = serving.startup(
+            args, environ, api_key_env=API_KEY_ENV, env_prefix=ENV_PREFIX, fault_env_prefix=FAULT_ENV_PREFIX
+        )
+    except serving.UsageError as exc:
+        return serving.fail(_PROG, str(exc))
     for name in ("drift_updates", "drift_requests"):
         if getattr(args, name) < 0:
             flag = name.replace("_", "-")
-            return _fail(f"--{flag} / FINMATCH_PAYSCORE_{name.upper()} must not be negative")
+            return serving.fail(_PROG, f"--{flag} / {ENV_PREFIX}{name.upper()} must not be negative")
 
     # Imported late: --help and configuration errors answer without loading pyarrow and FastAPI.
     from .payscore import DriftConfig, PayScoreStore, create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serving.configure_logging(args.log_level)
     log = logging.getLogger("finmatch.payscore")
-    store = PayScoreStore(landing_dir, refresh_interval=args.refresh_seconds)
+    store = PayScoreStore(start.landing_dir, refresh_interval=args.refresh_seconds)
     store.refresh()  # serve the full feed from the first request; later days load incrementally
     drift = DriftConfig(updates=args.drift_updates, requests=args.drift_requests, seed=args.drift_seed)
-    app = create_app(store, api_key, fault_config, drift)
+    app = create_app(store, start.api_key, start.fault_config, drift)
     log.info("serving %d screening groups from %s", len(store.current), store.root)
-    if fault_config.active:
-        log.warning("fault injection on: %s", fault_config)
+    if start.fault_config.active:
+        log.warning("fault injection on: %s", start.fault_config)
     if drift.active:
         log.warning("page drift on: %s", drift)
 
-    serve(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    serving.serve(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 

@@ -35,13 +35,13 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from finmatch_platform.settings import DEFAULT_API_PORT, Settings, SettingsError, require_secret
+from finmatch_platform.settings import DEFAULT_API_PORT
 
-from . import faults
-from .serving import serve
+from . import faults, serving
 
+PROG = "finmatch-api"
+ENV_PREFIX = "FINMATCH_API_"
 # The same names as app.PROFILES, spelled out so --help answers without importing FastAPI.
 PROFILES = ("simulator", "vendor")
 
@@ -64,97 +64,64 @@ every run. Faults touch /fpr_data and /fpr_data/changes only, never /health.
 """
 
 
-def _env(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    return value or None
-
-
 def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="finmatch-api",
+        prog=PROG,
         description="Serve the FPR change log from the landing zone: GET /fpr_data, /fpr_data/changes, "
         "/health and /openapi.json.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--host",
-        default=_env(environ, "FINMATCH_API_HOST") or "127.0.0.1",
-        help="bind address (default 127.0.0.1) [env FINMATCH_API_HOST]",
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=_env(environ, "FINMATCH_API_PORT") or DEFAULT_API_PORT,
-        help=f"port (default {DEFAULT_API_PORT}) [env FINMATCH_API_PORT]",
-    )
-    parser.add_argument(
-        "--landing-dir",
-        type=Path,
-        default=None,
-        help="landing zone root (default: data/landing) [env FINMATCH_LANDING_DIR]",
-    )
-    parser.add_argument(
-        "--refresh-seconds",
-        type=float,
-        default=_env(environ, "FINMATCH_API_REFRESH_SECONDS") or 1.0,
-        help="seconds between looks for newly landed days; 0 looks on every request "
-        "(default 1) [env FINMATCH_API_REFRESH_SECONDS]",
-    )
-    parser.add_argument(
+    serving.add_source_arguments(parser, environ, ENV_PREFIX, DEFAULT_API_PORT)
+    serving.add_option(
+        parser,
+        environ,
         "--profile",
-        default=_env(environ, "FINMATCH_API_PROFILE") or "simulator",
-        help="simulator (default) or vendor: which contract to serve, see below [env FINMATCH_API_PROFILE]",
+        f"{ENV_PREFIX}PROFILE",
+        "simulator",
+        "simulator (default) or vendor: which contract to serve, see below",
     )
-    parser.add_argument(
-        "--log-level",
-        default=_env(environ, "FINMATCH_API_LOG_LEVEL") or "info",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="log level (default info) [env FINMATCH_API_LOG_LEVEL]",
-    )
-    parser.add_argument("--access-log", action="store_true", help="log every request (off by default)")
-    faults.add_arguments(parser)
+    serving.add_log_level(parser, environ, ENV_PREFIX)
+    serving.add_access_log_and_faults(parser, faults.FPR_ENV_PREFIX)
     return parser
-
-
-def _fail(message: str) -> int:
-    print(f"finmatch-api: error: {message}", file=sys.stderr)
-    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     args = build_parser(environ).parse_args(argv)
     try:
-        api_key = require_secret("FINMATCH_API_KEY")
-        landing_dir = args.landing_dir or Settings.from_env().landing_dir
-        fault_config = faults.from_args(args, environ)
-    except (SettingsError, faults.FaultConfigError) as exc:
-        return _fail(str(exc))
-    if args.refresh_seconds < 0:
-        return _fail("--refresh-seconds / FINMATCH_API_REFRESH_SECONDS must not be negative")
+        start = serving.startup(
+            args,
+            environ,
+            api_key_env="FINMATCH_API_KEY",
+            env_prefix=ENV_PREFIX,
+            fault_env_prefix=faults.FPR_ENV_PREFIX,
+        )
+    except serving.UsageError as exc:
+        return serving.fail(PROG, str(exc))
     # Checked here rather than by argparse choices, so a bad FINMATCH_API_PROFILE is caught too.
     if args.profile not in PROFILES:
-        return _fail(f"--profile / FINMATCH_API_PROFILE must be one of {', '.join(PROFILES)}, not {args.profile!r}")
-    cursor_secret = _env(environ, "FINMATCH_CURSOR_SECRET")
+        return serving.fail(
+            PROG, f"--profile / FINMATCH_API_PROFILE must be one of {', '.join(PROFILES)}, not {args.profile!r}"
+        )
+    cursor_secret = serving.env_value(environ, "FINMATCH_CURSOR_SECRET")
 
     # Imported late: --help and configuration errors answer without loading pyarrow and FastAPI.
     from .app import create_app
     from .storage import FprStore
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serving.configure_logging(args.log_level)
     vendor = args.profile == "vendor"
-    store = FprStore(landing_dir, refresh_interval=args.refresh_seconds, vendor_ids=vendor)
+    store = FprStore(start.landing_dir, refresh_interval=args.refresh_seconds, vendor_ids=vendor)
     store.refresh()  # serve the full feed from the first request; later days load incrementally
-    app = create_app(
-        store, api_key, cursor_secret.encode("utf-8") if cursor_secret else None, fault_config, args.profile
-    )
+    secret = cursor_secret.encode("utf-8") if cursor_secret else None
+    app = create_app(store, start.api_key, secret, start.fault_config, args.profile)
     log = logging.getLogger("finmatch.api")
     log.info("serving %d FPR records from %s (profile %s)", len(store.current), store.root, args.profile)
-    if fault_config.active:
-        log.warning("fault injection on: %s", fault_config)
+    if start.fault_config.active:
+        log.warning("fault injection on: %s", start.fault_config)
 
-    serve(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    serving.serve(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     return 0
 
 

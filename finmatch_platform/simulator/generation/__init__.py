@@ -15,10 +15,10 @@ No Dagster import here (see docs/SYNTHETIC_DATA.md for the data model and the pl
 
 from __future__ import annotations
 
-from .activity import fraud_bursts
 from .config import ConfigError, GenerationConfig, days_between
 from .customers import generate_customers
 from .day import generate_day, write_day
+from .fraud import fraud_bursts
 from .ground_truth import clear_caches, customer_latents
 
 __all__ = [

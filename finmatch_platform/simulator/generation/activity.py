@@ -1,4 +1,4 @@
-"""A day's activity: transactions, logins and the planted fraud bursts.
+"""A day's activity: transactions and logins, with the planted fraud bursts (:mod:`.fraud`) appended.
 
 Organic transactions are keyed by (customer, day): the same customer-day gives the same
 transactions whoever else is generated, so the FPR feed can recompute a customer's last 30 days
@@ -6,12 +6,10 @@ exactly. A customer spends the whole day in one place (home, or one city when tr
 organic activity happens between 06:00 and 23:00, so two organic card payments are never in
 distant cities within an hour: impossible travel comes only from the planted fraud bursts.
 
-Speed (a day of transactions at 1,000,000 customers, ~340,000 rows, in ~0.1 s on one core):
-customers are drawn in cache-sized slices, in customer order, into packed records; the records
+Customers are drawn in cache-sized slices, in customer order, into packed records; the records
 are put in time order with one gather; ids and timestamps are written straight into Arrow
-buffers. Day-independent per-customer numbers (thresholds, active spans, weights) are derived
-once per cached population, and the hot categorical draws compare 24-bit integers with exact
-integer thresholds. Every shortcut gives the same values as the plain NumPy formula, bit for bit
+buffers. The hot categorical draws compare 24-bit integers with exact integer thresholds
+(:mod:`.active`). Every shortcut gives the same values as the plain NumPy formula, bit for bit
 (the tests check them against it).
 """
 
@@ -19,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,27 +26,30 @@ import pyarrow as pa
 from finmatch_platform.landing_zone.schemas import LOGIN_ACTIVITY, TRANSACTIONS, TS
 
 from . import reference as ref
-from .config import MAX_CUSTOMER_ID, GenerationConfig
-from .customers import (
-    CITY_LOOKUP_BINS,
-    CITY_NAMES,
-    INDIA_CITY_LOOKUP,
-    SLOT_CARD,
-    SLOT_SAVINGS,
-    Latents,
-    _population_of_blocks,
-    account_ids,
-    customer_ids,
-    home_city,
-    population,
-    population_blocks,
+from .active import (
+    MASK_SLICE,
+    PerCustomer,
+    active_on,
+    by_flag,
+    concatenate,
+    day_customers,
+    high24,
+    location,
+    low24,
+    per_customer,
+    slices,
+    spend_k_of,
+    unit24,
 )
-from .dates import MICROS_PER_DAY, MICROS_PER_SECOND, NEVER, SECONDS_PER_DAY, age_years, shift_years, yyyymmdd
+from .config import MAX_CUSTOMER_ID, GenerationConfig
+from .customer_latents import SLOT_CARD, SLOT_SAVINGS, Latents, customer_ids, device_ids
+from .customer_render import CITY_NAMES
+from .customers import population
+from .dates import MICROS_PER_DAY, MICROS_PER_SECOND, yyyymmdd
+from .fraud import Burst, day_bursts
 from .pools import build_pools
 from .rng import (
     STREAM_DEVICE,
-    STREAM_FRAUD,
-    STREAM_LOCATION,
     STREAM_LOGINS,
     STREAM_TRANSACTIONS,
     choose,
@@ -74,9 +74,6 @@ from .strings import (
 # Organic activity happens from 06:00 to 22:59 (UTC, like every timestamp here), peaking at lunch and evening.
 _HOUR_CDF = np.cumsum([2, 4, 5, 6, 7, 7, 8, 8, 6, 6, 6, 7, 8, 9, 8, 6, 3])
 _FIRST_HOUR = 6
-# Share of customer-days spent away from home, before the travel-affinity tilt.
-AWAY_BASE_PROB = 0.03
-AWAY_MAX_PROB = 0.35
 CARD_ON_CREDIT_ACCOUNT = 0.75  # card payments charged to the credit card (the rest: debit card on savings)
 LOGIN_SUCCESS = 0.97
 PRIMARY_DEVICE_SHARE = 0.93
@@ -88,30 +85,12 @@ PARALLEL_MIN_CUSTOMERS = 50_000
 # arrays (megabytes each) would be fresh mappings that page-fault on every allocation. Keyed draws
 # make the result independent of the slicing (a test checks it).
 DRAW_SLICE = 1 << 17
-# Fraud rows use sequence numbers from here, after any organic sequence of the day.
-FRAUD_SEQ_BASE = 900_000_000
-FRAUD_SEQ_STRIDE = 100
-# Fraud-burst geometry (see docs/SYNTHETIC_DATA.md for the planted effect's definition).
-FRAUD_LOGIN_MIN_KM = 800.0  # login city at least this far from the victim's home
-FRAUD_HOP_MIN_KM = 500.0  # consecutive fraud payments at least this far apart
-FRAUD_FAILED_LOGINS = (4, 8)
-FRAUD_PAYMENTS = (3, 5)
-FRAUD_LOGIN_WINDOW_S = 15 * 60  # failed logins within the 15 minutes before the first payment
-FRAUD_PAYMENT_GAP_S = (60, 8 * 60)  # seconds between consecutive fraud payments
-FRAUD_DEVICE_KEY = 1_000_000  # device keys from here are never a customer's own devices
 _MODE_CDF = np.cumsum(
     (ref.MODE_BY_AGE_GROUP[:, None, :] * ref.MODE_TILT_BY_REASON[None, :, :]).reshape(-1, len(ref.MODES)), axis=1
 )
 _DEVICE_CDF = np.cumsum(ref.DEVICE_TYPE_WEIGHTS)
 
-# --- exact shortcuts for the hot draws -------------------------------------------------------------
-# A 24-bit uniform u = k / 2**24 is exact in float32 and float64, so ``u >= c`` (c a float64) holds
-# exactly when ``k >= ceil(c * 2**24)``: categorical draws compare small integers instead of
-# converting, scaling and promoting every uniform. Same results, bit for bit (the golden-file and
-# slicing tests pin them).
-_UNIT24 = np.float32(2.0**-24)
-_SHIFT_HIGH24 = np.uint64(40)
-_LOW24 = np.uint64(0xFFFFFF)
+# --- exact shortcuts for the hot draws (see active.py) --------------------------------------------
 # (u_card < CARD_ON_CREDIT_ACCOUNT) with u_card a float32 uniform: k < 0.75 * 2**24.
 _CARD_ON_CREDIT_K = int(np.ceil(np.float64(np.float32(CARD_ON_CREDIT_ACCOUNT)) * 2**24))
 # choose(u_mode, _MODE_CDF, rows): one row of integer thresholds per (age group, reason).
@@ -132,24 +111,6 @@ _TRAVEL_FACTOR_BY_MINOR = np.array([1.0, 0.3], dtype=np.float32)
 _FUEL_BY_MINOR = np.array([_REASON_WEIGHTS[ref.R_FUEL], 0.0], dtype=np.float32)
 _SPEND_FACTOR_BY_MINOR = np.array([1.0, 0.4])  # np.where(age < ADULT_AGE, 0.4, 1.0)
 assert (SLOT_SAVINGS, SLOT_CARD) == (0, 1)  # slot = on_card as int8
-
-
-def _by_flag(table: np.ndarray, flag: np.ndarray) -> np.ndarray:
-    return table[flag.view(np.uint8).astype(np.intp)]
-
-
-def _high24(bits: np.ndarray) -> np.ndarray:
-    return (bits >> _SHIFT_HIGH24).astype(np.int32)
-
-
-def _low24(bits: np.ndarray) -> np.ndarray:
-    return (bits & _LOW24).astype(np.int32)
-
-
-def _unit(k: np.ndarray) -> np.ndarray:
-    """The float32 uniform of a 24-bit integer: what rng.to_unit32_pair returns, bit for bit
-    (int32 -> float32 is a vector instruction; uint64 -> float32 is not)."""
-    return k.astype(np.float32) * _UNIT24
 
 
 class _StepCount:
@@ -189,7 +150,7 @@ assert len(_HOUR_CDF) * 3600 <= 1 << 16
 
 def time_order(seconds: np.ndarray) -> np.ndarray:
     """Stable argsort of seconds of the day (< 2**17): 16-bit radix passes (NumPy's stable sort of
-    16-bit keys) instead of a comparison sort, 5-10x faster on a day of transactions. One pass when
+    16-bit keys) instead of a comparison sort, much faster on a day of transactions. One pass when
     the seconds span less than 2**16 (organic activity: 06:00-23:00), else two."""
     if seconds.size:
         low, high = int(seconds.min()), int(seconds.max())
@@ -206,163 +167,10 @@ def _seconds(u_hour: np.ndarray, u_sec: np.ndarray) -> np.ndarray:
     return ((_FIRST_HOUR + _HOUR_STEPS(u_hour)) * 3600 + u_sec * 3600).astype(np.int64)
 
 
-# Population-wide masks are built this many customers at a time (temporaries stay in cache).
-MASK_SLICE = 1 << 16
-
-
-def _active_mask(lat: Latents, epoch: int, rows: slice) -> np.ndarray:
-    """``(created_epoch < epoch) & (status_at(lat, epoch) == ACTIVE)`` for the customers at
-    ``rows``, in boolean algebra (np.where branches on random data)."""
-    changed = lat.status_event_epoch[rows] <= epoch
-    before = (lat.status0_epoch[rows] > epoch) | (lat.status0[rows] == ref.ACTIVE)
-    after = lat.status_after[rows] == ref.ACTIVE
-    return (lat.created_epoch[rows] < epoch) & ((changed & after) | (before & ~changed))
-
-
-def _slices(n: int, size: int) -> list[slice]:
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)] or [slice(0, 0)]
-
-
-def active_on(lat: Latents, epoch: int) -> np.ndarray:
-    """Customers who can transact and log in on the day: onboarded before it and Active on it."""
-    pieces = _slices(len(lat), MASK_SLICE)
-    return np.concatenate([np.nonzero(_active_mask(lat, epoch, p))[0] + p.start for p in pieces])
-
-
-def adult_dob_cutoff(epoch: int) -> int:
-    """The latest date of birth (epoch day) of someone ADULT_AGE or older on the day: age_years
-    never increases with the date of birth, so ``age >= ADULT_AGE`` is ``dob <= cutoff``."""
-    guess = int(shift_years(np.array([epoch]), -ref.ADULT_AGE)[0])
-    dob = np.arange(guess - 4, guess + 5)
-    adult = age_years(dob, np.full(dob.size, epoch)) >= ref.ADULT_AGE
-    assert adult[0] and not adult[-1] and not np.any(adult[1:] & ~adult[:-1])
-    return int(dob[adult][-1])
-
-
-@dataclass(frozen=True)
-class _DayCustomers:
-    active: np.ndarray  # rows of population(config, k) onboarded before the day and Active on it
-    eligible: np.ndarray  # the adults among them (fraud-burst victims are drawn here)
-
-
-@functools.lru_cache(maxsize=2)
-def _day_customers(config: GenerationConfig, day: dt.date) -> _DayCustomers:
-    """Who is active on the day (shared by the day's transactions, logins and fraud bursts), from
-    the population's active spans; the row lists live in Arrow's pool."""
-    lat = population(config, config.day_index(day))
-    per = per_customer(config, day)
-    epoch = ref.epoch_day(day)
-    adult_dob = adult_dob_cutoff(epoch)
-    active_parts, adult_parts = [], []
-    for piece in _slices(len(lat), MASK_SLICE):
-        active = ((per.first[piece] <= epoch) & (per.until[piece] > epoch)) | (per.again[piece] <= epoch)
-        active_parts.append(np.nonzero(active)[0] + piece.start)
-        adult_parts.append(np.nonzero(active & (lat.dob_epoch[piece] <= adult_dob))[0] + piece.start)
-    day_customers = _DayCustomers(_concatenate(active_parts), _concatenate(adult_parts))
-    day_customers.active.flags.writeable = day_customers.eligible.flags.writeable = False
-    return day_customers
-
-
-def _concatenate(parts: list[np.ndarray], dtype: np.typing.DTypeLike | None = None) -> np.ndarray:
-    """np.concatenate into Arrow's pool (see strings.arrow_empty)."""
-    out = arrow_empty(sum(p.size for p in parts), dtype or np.result_type(*parts))
-    if out.dtype.names:  # records: copy them as opaque bytes (NumPy copies structs field by field)
-        raw = np.dtype((np.void, out.dtype.itemsize))
-        np.concatenate([p.view(raw) for p in parts], out=out.view(raw))
-    elif parts:
-        np.concatenate(parts, out=out)
-    return out
-
-
 def clear_day_caches() -> None:
     """Drop what is cached per day (who is active, the fraud bursts), keeping the customer blocks."""
-    _day_customers.cache_clear()
-    _bursts.cache_clear()
-
-
-def clear_population_caches() -> None:
-    """Drop what is derived from the cached customer blocks."""
-    _per_customer.cache_clear()
-
-
-def _spend_k(config: GenerationConfig, spend_rate: np.ndarray) -> np.ndarray:
-    """A customer has a transaction on a day when the day's count uniform u exceeds P(0) =
-    exp(-lam) (float32, as poisson_from_uniform computes it), that is when its 24-bit integer k
-    exceeds floor(P(0) * 2**24)."""
-    lam = np.float32(config.transactions_per_customer_day) * spend_rate
-    return np.floor(np.exp(-lam) * 2**24).astype(np.int32)
-
-
-def _away_k(travel: np.ndarray) -> np.ndarray:
-    """A customer is away on a day when the day's away uniform u is below p_away (float32), that
-    is when its 24-bit integer k is below ceil(p_away * 2**24)."""
-    p_away = np.minimum(AWAY_BASE_PROB * np.exp(0.8 * travel - 0.32), AWAY_MAX_PROB)
-    return np.ceil(p_away * 2**24).astype(np.int32)
-
-
-@dataclass(frozen=True)
-class _PerCustomer:
-    """Day-independent numbers of every customer of a cached population, derived once."""
-
-    spend_k: np.ndarray  # _spend_k
-    away_k: np.ndarray  # _away_k
-    login_rate: np.ndarray  # float64 login_rate * e^(0.6 engagement - 0.18), before the minors' halving
-    fraud_weight: np.ndarray  # float64 e^(fraud exposure), a fraud victim's selection weight
-    # Active on day e (onboarded before it and Active on it) iff first <= e < until or e >= again.
-    first: np.ndarray
-    until: np.ndarray
-    again: np.ndarray
-
-
-def _active_spans(lat: Latents, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """_active_mask as intervals: active on e iff created < e and either Active after the status
-    event (e >= sev) or, before it, Active at first (status0) or not yet in status0 (e < s0e)."""
-    first = lat.created_epoch[rows] + 1
-    sev = lat.status_event_epoch[rows]
-    until = np.where(lat.status0[rows] == ref.ACTIVE, sev, np.minimum(sev, lat.status0_epoch[rows]))
-    again = np.where(lat.status_after[rows] == ref.ACTIVE, np.maximum(first, sev), NEVER)
-    return first, until, again
-
-
-@functools.lru_cache(maxsize=2)
-def _per_customer(config: GenerationConfig, blocks: int) -> _PerCustomer:
-    lat = _population_of_blocks(config, blocks)
-    n = len(lat)
-    kinds = {
-        f.name: np.float64 if f.name in ("login_rate", "fraud_weight") else np.int32
-        for f in dataclasses.fields(_PerCustomer)
-    }
-    out = _PerCustomer(**{name: arrow_empty(n, kind) for name, kind in kinds.items()})
-    for piece in _slices(n, MASK_SLICE):  # in cache-sized slices, straight into Arrow's pool
-        out.spend_k[piece] = _spend_k(config, lat.spend_rate[piece])
-        out.away_k[piece] = _away_k(lat.travel[piece])
-        out.login_rate[piece] = config.login_rate * np.exp(0.6 * lat.engagement[piece].astype(np.float64) - 0.18)
-        out.fraud_weight[piece] = np.exp(lat.fraud_exposure[piece].astype(np.float64))
-        out.first[piece], out.until[piece], out.again[piece] = _active_spans(lat, piece)
-    for f in dataclasses.fields(out):
-        getattr(out, f.name).flags.writeable = False
-    return out
-
-
-def per_customer(config: GenerationConfig, day: dt.date) -> _PerCustomer:
-    return _per_customer(config, population_blocks(config, config.day_index(day)))
-
-
-def location(
-    config: GenerationConfig, lat: Latents, rows: np.ndarray, epoch: int, away_k: np.ndarray | None = None
-) -> np.ndarray:
-    """Where each customer at ``rows`` is on the day: home, or one Indian city all day when away.
-    Keyed by (day, customer): rows may repeat a customer, in any order. ``away_k``: the
-    population's _away_k, when known."""
-    home = home_city(config, lat, rows, epoch)
-    bits = keyed_bits(config.seed, STREAM_LOCATION, epoch, lat.ids[rows])
-    away = _high24(bits) < (_away_k(lat.travel[rows]) if away_k is None else away_k[rows])
-    # (u_city * CITY_LOOKUP_BINS) truncated: u_city is k / 2**24, so that is k >> 8 exactly.
-    elsewhere = INDIA_CITY_LOOKUP[(_low24(bits) >> 8).astype(np.intp)]
-    return (home + (elsewhere - home) * away).astype(np.int16, copy=False)  # np.where(away, elsewhere, home)
-
-
-assert CITY_LOOKUP_BINS == 1 << 16
+    day_customers.cache_clear()
+    day_bursts.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -389,10 +197,10 @@ def _reasons(lat: Latents, rows: np.ndarray, age: np.ndarray, u: np.ndarray) -> 
     w = _REASON_WEIGHTS
     minor = age < ref.ADULT_AGE
     travel = w[ref.R_TRAVEL] * np.exp(np.float32(1.3) * lat.travel[rows] - np.float32(0.85))
-    travel *= _by_flag(_TRAVEL_FACTOR_BY_MINOR, minor)
+    travel *= by_flag(_TRAVEL_FACTOR_BY_MINOR, minor)
     student_young = 2 * (lat.occupation[rows] == ref.STUDENT).view(np.uint8) + (age < 25).view(np.uint8)
     exam = _EXAM_BY_STUDENT_YOUNG[student_young.astype(np.intp)]
-    fuel = _by_flag(_FUEL_BY_MINOR, minor)
+    fuel = by_flag(_FUEL_BY_MINOR, minor)
     weights = [
         w[ref.R_FOOD],
         travel,
@@ -418,10 +226,10 @@ def _transacting(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices into ``active``, counts) of the nonzero counts of ``poisson_from_uniform(lam,
     k / 2**24, cap)``: the same float32 steps, settled for the few customers with a transaction."""
-    threshold = _spend_k(config, lat.spend_rate[active]) if spend_k is None else spend_k[active]
+    threshold = spend_k_of(config, lat.spend_rate[active]) if spend_k is None else spend_k[active]
     idx = np.nonzero(k > threshold)[0]  # count >= 1: u above P(0)
     lam = np.float32(config.transactions_per_customer_day) * lat.spend_rate[active[idx]]
-    u = _unit(k[idx])
+    u = unit24(k[idx])
     cdf = np.exp(-lam)
     p = cdf * lam
     cdf += p
@@ -446,13 +254,13 @@ def _transacting(
 
 
 def _draw(
-    config: GenerationConfig, lat: Latents, active: np.ndarray, epoch: int, per: _PerCustomer | None = None
+    config: GenerationConfig, lat: Latents, active: np.ndarray, epoch: int, per: PerCustomer | None = None
 ) -> TransactionDraw:
     """The day's transactions of the customers at ``active``, in customer order (so every read of
     the customer arrays is sequential). Keyed by (day, customer): any subset of customers gives
-    the same transactions for each. ``per``: the population's _PerCustomer, when lat is one."""
+    the same transactions for each. ``per``: the population's PerCustomer, when lat is one."""
     base = keyed_bits(config.seed, STREAM_TRANSACTIONS, epoch, lat.ids[active])
-    spenders, counts = _transacting(config, lat, active, _high24(base), per and per.spend_k)
+    spenders, counts = _transacting(config, lat, active, high24(base), per and per.spend_k)
     customers = active[spenders]
     # np.repeat is slow per element: repeat the spender index once and gather everything by it.
     spender = np.repeat(np.arange(counts.size), counts)  # of each transaction
@@ -462,29 +270,29 @@ def _draw(
     # Eight 24-bit uniforms from four mixes: (reason, mode), (z1, z2), (card, merchant), (hour, second).
     b_reason, b_normal, b_card, b_clock = (derive(bits, f) for f in (1, 2, 3, 4))
     age = (epoch - lat.dob_epoch[rows]).astype(np.float32) / np.float32(365.25)
-    reason = _reasons(lat, rows, age, _unit(_high24(b_reason)))
+    reason = _reasons(lat, rows, age, unit24(high24(b_reason)))
     r = reason.astype(np.intp)
-    z = normal_from_uniform(_unit(_high24(b_normal)), _unit(_low24(b_normal)))
+    z = normal_from_uniform(unit24(high24(b_normal)), unit24(low24(b_normal)))
     amount = _MEDIAN_BY_REASON_AFFLUENCE[r * len(ref.AFFLUENCE_SPEND) + lat.affluence[rows]]
     amount *= np.exp(0.15 * lat.health[rows] + ref.REASON_SIGMA[r] * z)
-    amount *= _by_flag(_SPEND_FACTOR_BY_MINOR, age < ref.ADULT_AGE)
+    amount *= by_flag(_SPEND_FACTOR_BY_MINOR, age < ref.ADULT_AGE)
     np.round(amount, 2, out=amount)
     np.maximum(amount, 10.0, out=amount)
     table = ((age >= 30).view(np.uint8) + (age >= 60).view(np.uint8)).astype(np.intp) * len(ref.REASONS) + r
-    k_mode = _low24(b_reason)
+    k_mode = low24(b_reason)
     mode = (k_mode >= _MODE_K[0][table]).view(np.int8)
     for thresholds in _MODE_K[1:]:
         mode += (k_mode >= thresholds[table]).view(np.int8)
-    on_card = (mode == ref.MODE_CARD) & (lat.card_product[rows] >= 0) & (_high24(b_card) < _CARD_ON_CREDIT_K)
-    seconds = (_FIRST_HOUR + _HOUR_STEPS.of24(_high24(b_clock))) * 3600
-    seconds += (_low24(b_clock).astype(np.float32) * _SECONDS_PER_K).astype(np.intp)
+    on_card = (mode == ref.MODE_CARD) & (lat.card_product[rows] >= 0) & (high24(b_card) < _CARD_ON_CREDIT_K)
+    seconds = (_FIRST_HOUR + _HOUR_STEPS.of24(high24(b_clock))) * 3600
+    seconds += (low24(b_clock).astype(np.float32) * _SECONDS_PER_K).astype(np.intp)
     return TransactionDraw(
         rows=rows,
         reason=reason,
         amount=amount,
         mode=mode,
         slot=on_card.view(np.int8),
-        merchant=build_pools(config.seed).merchants.pick(r, _unit(_low24(b_card))),
+        merchant=build_pools(config.seed).merchants.pick(r, unit24(low24(b_card))),
         city=location(config, lat, customers, epoch, per and per.away_k)[spender],
         seconds=seconds,
     )
@@ -500,7 +308,7 @@ def organic_transactions(
     """
     if active is None:
         active = active_on(lat, epoch)
-    pieces = _slices(active.size, DRAW_SLICE)
+    pieces = slices(active.size, DRAW_SLICE)
     draw = lambda piece: _draw(config, lat, active[piece], epoch)  # noqa: E731
     parts = parallel_map(draw, pieces) if active.size > PARALLEL_MIN_CUSTOMERS else [draw(p) for p in pieces]
     if len(parts) == 1:
@@ -551,19 +359,19 @@ def transactions_table(config: GenerationConfig, day: dt.date) -> pa.Table:
     k = config.day_index(day)
     epoch = ref.epoch_day(day)
     lat = population(config, k)
-    active = _day_customers(config, day).active
+    active = day_customers(config, day).active
     per = per_customer(config, day)
     parallel = active.size > PARALLEL_MIN_CUSTOMERS and WORKERS > 1
 
-    def task(piece: slice | None) -> np.ndarray | tuple[_Burst, ...]:
+    def task(piece: slice | None) -> np.ndarray | tuple[Burst, ...]:
         if piece is None:
-            return _bursts(config, day)
+            return day_bursts(config, day)
         draw = _draw(config, lat, active[piece], epoch, per)
         return _records(draw, lat.ids[draw.rows])
 
-    tasks = [None, *_slices(active.size, DRAW_SLICE)]  # the fraud bursts overlap the draw
+    tasks = [None, *slices(active.size, DRAW_SLICE)]  # the fraud bursts overlap the draw
     fraud, *parts = parallel_map(task, tasks) if parallel else [task(t) for t in tasks]
-    records = _concatenate(parts, _RECORD)
+    records = concatenate(parts, _RECORD)
     # Records are in customer order, so a stable sort on the clock orders ties by customer.
     order = time_order(records["seconds"])
     n_organic = order.size
@@ -604,7 +412,7 @@ def transactions_table(config: GenerationConfig, day: dt.date) -> pa.Table:
         check_range(rec["customer"], 9, "C")
         check_range(rec["slot"], 1, "A")
     check_range(np.asarray([n_organic]), 9, "T")
-    pieces = _slices(n_organic, RENDER_SLICE)
+    pieces = slices(n_organic, RENDER_SLICE)
     if parallel:
         parallel_map(render_organic, pieces)
     else:
@@ -661,24 +469,22 @@ def logins_table(config: GenerationConfig, day: dt.date) -> pa.Table:
     k = config.day_index(day)
     epoch = ref.epoch_day(day)
     lat = population(config, k)
-    active = _day_customers(config, day).active
+    active = day_customers(config, day).active
     per = per_customer(config, day)
     rng = generator(config.seed, STREAM_LOGINS, k)
     # lam = login_rate * exp(0.6 * engagement - 0.18) * (0.5 for minors), in slices into Arrow's pool.
     lam = arrow_empty(active.size, np.float64)
     senior = arrow_empty(active.size, np.bool_)
-    for piece in _slices(active.size, MASK_SLICE):
+    for piece in slices(active.size, MASK_SLICE):
         age = (epoch - lat.dob_epoch[active[piece]]) / 365.25
-        np.multiply(
-            per.login_rate[active[piece]], _by_flag(_LOGIN_FACTOR_BY_MINOR, age < ref.ADULT_AGE), out=lam[piece]
-        )
+        np.multiply(per.login_rate[active[piece]], by_flag(_LOGIN_FACTOR_BY_MINOR, age < ref.ADULT_AGE), out=lam[piece])
         np.greater_equal(age, ref.SENIOR_AGE, out=senior[piece])
     count = rng.poisson(lam)
     loggers = np.nonzero(count > 0)[0]
     count = count[loggers]  # np.repeat drops the customers without a login: so can everything else
     rows = np.repeat(active[loggers], count)
     m = rows.size
-    success = rng.random(m) < np.repeat(_by_flag(_LOGIN_SUCCESS_BY_SENIOR, senior[loggers]), count)
+    success = rng.random(m) < np.repeat(by_flag(_LOGIN_SUCCESS_BY_SENIOR, senior[loggers]), count)
     secondary = rng.random(m) >= PRIMARY_DEVICE_SHARE
     device = secondary * (1 + (rng.random(m) * SECONDARY_DEVICES).astype(np.int64))  # 0: the primary device
     seconds = _seconds(rng.random(m), rng.random(m))
@@ -689,7 +495,7 @@ def logins_table(config: GenerationConfig, day: dt.date) -> pa.Table:
     device_type[other] = choose(to_unit(derive(device_bits[other], 1)), _DEVICE_CDF)
     city = np.repeat(location(config, lat, active[loggers], epoch, per.away_k), count)
     order = time_order(seconds)
-    fraud = _bursts(config, day)
+    fraud = day_bursts(config, day)
     cat = lambda organic, key: _in_order(organic, order, [b.logins[key] for b in fraud])  # noqa: E731
     seq = np.concatenate([np.arange(1, m + 1), *(b.logins["seq"] for b in fraud)])
     n = seq.size
@@ -717,133 +523,3 @@ def _build(columns: list[Callable[[], pa.Array]], rows: int) -> list[pa.Array]:
     if rows < PARALLEL_MIN_CUSTOMERS:
         return [build() for build in columns]
     return parallel_map(lambda build: build(), columns)
-
-
-def device_ids(bits: np.ndarray) -> pa.Array:
-    """Opaque device ids "D" + 12 digits derived from (customer, device number)."""
-    return fixed_width("D", (bits >> np.uint64(16)).astype(np.int64) % 10**12, 12)
-
-
-# --- fraud bursts --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Burst:
-    truth: dict[str, object]  # what fraud_bursts() returns
-    payments: dict[str, np.ndarray]  # transaction rows, by field
-    logins: dict[str, np.ndarray]  # failed-login rows, by field
-
-
-def fraud_bursts(config: GenerationConfig, day: dt.date) -> list[dict[str, object]]:
-    """Ground truth of the fraud bursts planted on a day (see docs/SYNTHETIC_DATA.md).
-
-    Each burst: ``customer_id``, ``account_id`` (the card charged), ``home_city``, ``device_id``
-    (new to the customer), ``login_city``, ``failed_login_ids``, ``transaction_ids``, ``cities``
-    (of the payments, in time order), ``window_start``/``window_end`` (first failed login, last
-    payment; UTC datetimes).
-    """
-    return [{k: list(v) if isinstance(v, list) else v for k, v in b.truth.items()} for b in _bursts(config, day)]
-
-
-def weighted_sample(rng: np.random.Generator, m: int, p: np.ndarray) -> np.ndarray:
-    """``rng.choice(len(p), size=m, replace=False, p=p)``: the same draws and the same result
-    (NumPy's algorithm: draw, drop repeats, zero the found weights, redraw the missing), without
-    its argument checks, which cost more than the sample (p is a valid distribution here)."""
-    found: list[int] = []
-    while len(found) < m:
-        x = rng.random(m - len(found))
-        if found:  # a repeat: redraw the missing ones without the found
-            p = p.copy()
-            p[found] = 0
-            if np.count_nonzero(p) < m - len(found):
-                raise ValueError("Fewer non-zero entries in p than size")
-        cdf = np.cumsum(p, out=arrow_empty(p.size, np.float64))
-        cdf /= cdf[-1]
-        new = cdf.searchsorted(x, side="right")
-        _, first = np.unique(new, return_index=True)
-        found += new[np.sort(first)].tolist()
-    return np.array(found, dtype=np.int64)
-
-
-@functools.lru_cache(maxsize=64)
-def _bursts(config: GenerationConfig, day: dt.date) -> tuple[_Burst, ...]:
-    k = config.day_index(day)
-    epoch = ref.epoch_day(day)
-    if config.fraud_bursts_per_day == 0:
-        return ()
-    lat = population(config, k)
-    eligible = _day_customers(config, day).eligible  # adults onboarded before the day and Active on it
-    m = min(config.fraud_bursts_per_day, eligible.size)
-    if m == 0:
-        return ()
-    rng = generator(config.seed, STREAM_FRAUD, k)
-    # np.exp(fraud_exposure.astype(float64)) / its sum, computed in place in Arrow's pool.
-    weight = arrow_empty(eligible.size, np.float64)
-    np.take(per_customer(config, day).fraud_weight, eligible, out=weight)
-    np.divide(weight, weight.sum(), out=weight)
-    victims = np.sort(eligible[weighted_sample(rng, m, weight)])
-    home = home_city(config, lat, victims, epoch)
-    day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    pools = build_pools(config.seed)
-    every_city = np.arange(len(ref.CITIES))
-    bursts = []
-    for b, victim in enumerate(victims):
-        cid = int(lat.ids[victim])
-        # Failed logins from a new device in a city far from home, then payments hopping between
-        # distant cities minutes apart: no one can travel that fast.
-        far = np.nonzero(ref.city_distance_km(every_city, int(home[b])) > FRAUD_LOGIN_MIN_KM)[0]
-        login_city = int(rng.choice(far))
-        n_pay = int(rng.integers(FRAUD_PAYMENTS[0], FRAUD_PAYMENTS[1] + 1))
-        cities = [login_city]
-        for _ in range(n_pay - 1):
-            hop = np.nonzero(ref.city_distance_km(every_city, cities[-1]) > FRAUD_HOP_MIN_KM)[0]
-            cities.append(int(rng.choice(hop[~np.isin(hop, cities)])))
-        first_pay = int(rng.integers(1 * 3600 + FRAUD_LOGIN_WINDOW_S, 21 * 3600))
-        gaps = rng.integers(FRAUD_PAYMENT_GAP_S[0], FRAUD_PAYMENT_GAP_S[1] + 1, n_pay - 1)
-        pay_s = first_pay + np.concatenate([[0], np.cumsum(gaps)])
-        n_fail = int(rng.integers(FRAUD_FAILED_LOGINS[0], FRAUD_FAILED_LOGINS[1] + 1))
-        fail_s = np.sort(first_pay - rng.integers(30, FRAUD_LOGIN_WINDOW_S, n_fail))
-        reason = rng.choice([ref.R_ECOM, ref.R_TRAVEL, ref.R_ENTERTAINMENT], n_pay).astype(np.int8)
-        amount = np.round(np.exp(rng.normal(np.log(25_000), 0.6, n_pay)), 2)
-        merchant = pools.merchants.pick(reason, rng.random(n_pay))
-        slot = SLOT_CARD if lat.card_product[victim] >= 0 else SLOT_SAVINGS
-        device_bits = keyed_bits(config.seed, STREAM_DEVICE, np.array([cid]), FRAUD_DEVICE_KEY + k)
-        device_type = int(rng.integers(0, len(ref.DEVICE_TYPES)))
-        seq_t = FRAUD_SEQ_BASE + b * FRAUD_SEQ_STRIDE + np.arange(1, n_pay + 1)
-        seq_l = FRAUD_SEQ_BASE + b * FRAUD_SEQ_STRIDE + np.arange(1, n_fail + 1)
-        payments = {
-            "customer": np.full(n_pay, cid, dtype=np.int64),
-            "seq": seq_t,
-            "slot": np.full(n_pay, slot, dtype=np.int8),
-            "seconds": pay_s.astype(np.int64),
-            "amount": amount,
-            "mode": np.full(n_pay, ref.MODE_CARD, dtype=np.int8),
-            "reason": reason,
-            "merchant": merchant,
-            "city": np.array(cities, dtype=np.int16),
-        }
-        logins = {
-            "customer": np.full(n_fail, cid, dtype=np.int64),
-            "seq": seq_l,
-            "seconds": fail_s.astype(np.int64),
-            "device_bits": np.repeat(device_bits, n_fail),
-            "device_type": np.full(n_fail, device_type),
-            "city": np.full(n_fail, login_city, dtype=np.int16),
-        }
-        truth = {
-            "customer_id": customer_ids(np.array([cid]))[0].as_py(),
-            "account_id": account_ids(np.array([cid]), slot)[0].as_py(),
-            "home_city": ref.CITIES[int(home[b])].name,
-            "device_id": device_ids(device_bits)[0].as_py(),
-            "login_city": ref.CITIES[login_city].name,
-            "failed_login_ids": fixed_width("L" + yyyymmdd(epoch), seq_l, 9).to_pylist(),
-            "transaction_ids": fixed_width("T" + yyyymmdd(epoch), seq_t, 9).to_pylist(),
-            "cities": [ref.CITIES[c].name for c in cities],
-            "window_start": day_start + dt.timedelta(seconds=int(fail_s[0])),
-            "window_end": day_start + dt.timedelta(seconds=int(pay_s[-1])),
-        }
-        bursts.append(_Burst(truth, payments, logins))
-    return tuple(bursts)
-
-
-assert SECONDS_PER_DAY > 21 * 3600 + FRAUD_PAYMENTS[1] * FRAUD_PAYMENT_GAP_S[1]  # bursts end within the day

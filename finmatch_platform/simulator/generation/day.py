@@ -14,17 +14,9 @@ from finmatch_platform.landing_zone.schemas import ENTITIES, PRODUCTS
 from . import reference as ref
 from .activity import logins_table, transactions_table
 from .config import GenerationConfig
-from .customers import (
-    checked_on,
-    opening_credit_history,
-    opening_latents,
-    population,
-    render_accounts,
-    render_credit_scores,
-    render_customers,
-    update_seconds,
-    updated_on,
-)
+from .customer_render import opening_credit_history, render_accounts, render_credit_scores
+from .customer_state import checked_on, update_seconds, updated_on
+from .customers import opening_latents, population, render_customers
 from .fpr import fpr_records_table
 from .screening_groups import screening_groups_table
 

@@ -22,7 +22,9 @@ from finmatch_platform.landing_zone.schemas import FPR_RECORDS
 from . import reference as ref
 from .activity import organic_transactions
 from .config import MAX_RECORD_ID, ConfigError, GenerationConfig
-from .customers import Latents, customer_ids, population, render_customers, status_at
+from .customer_latents import Latents, customer_ids
+from .customer_state import status_at
+from .customers import population, render_customers
 from .dates import NEVER, age_years, dates, timestamps
 from .rng import STREAM_FPR, generator, normal_cdf, sigmoid
 from .strings import fixed_width, ints, join, take
@@ -167,7 +169,7 @@ def _interests(lat: Latents, age: np.ndarray, u: np.ndarray) -> pa.Array:
         (age < 35) & (u[1] < 0.5),
         (lat.card_product == ref.CARD_FUEL) | (u[2] < 0.15),
     ]
-    pieces = [pc.if_else(pa.array(flag), f"{name},", "") for flag, name in zip(flags, ref.INTERESTS)]
+    pieces = [pc.if_else(pa.array(flag), f"{name},", "") for flag, name in zip(flags, ref.INTERESTS, strict=True)]
     joined = pc.utf8_rtrim(join(*pieces), characters=",")
     return pc.if_else(pc.equal(joined, ""), "Banking", joined)
 

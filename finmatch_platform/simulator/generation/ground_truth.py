@@ -8,9 +8,12 @@ import numpy as np
 import pyarrow as pa
 
 from . import reference as ref
-from .activity import clear_day_caches, clear_population_caches
+from .active import clear_population_caches
+from .activity import clear_day_caches
 from .config import GenerationConfig
-from .customers import _population_of_blocks, chunk_latents, customer_ids, opening_latents, population, status_at
+from .customer_latents import customer_ids
+from .customer_state import status_at
+from .customers import chunk_latents, opening_latents, population, population_of_blocks
 from .fpr import fpr_batch
 from .pools import build_pools
 
@@ -40,7 +43,7 @@ def customer_latents(config: GenerationConfig, day: dt.date) -> pa.Table:
 
 def clear_caches() -> None:
     """Drop every cached block, batch and pool (benchmarks measure cold generation)."""
-    for cached in (opening_latents, chunk_latents, _population_of_blocks, fpr_batch, build_pools):
+    for cached in (opening_latents, chunk_latents, population_of_blocks, fpr_batch, build_pools):
         cached.cache_clear()
     clear_day_caches()
     clear_population_caches()

@@ -1,6 +1,6 @@
 """Small value pools built with Faker once per seed; rows index into them with NumPy.
 
-Faker is slow per call (tens of microseconds) but good at plausible Indian names and streets, so
+Faker is slow per call but good at plausible Indian names and streets, so
 it is called a few thousand times here and never per generated row. The pools are deterministic
 for a given seed and Faker version (Faker's word lists are part of the output: pin Faker to keep
 byte-identical files across upgrades).
@@ -114,7 +114,7 @@ def _faker(locale: str, seed: int) -> Faker:
 
 @functools.lru_cache(maxsize=8)
 def build_pools(seed: int) -> Pools:
-    """All pools for one seed (cached: building them costs ~0.1 s of Faker calls)."""
+    """All pools for one seed (cached: building them takes thousands of Faker calls)."""
     india = _faker("en_IN", seed)
     first_male = _unique(india.first_name_male, _NAME_DRAWS, _is_name)
     first_female = _unique(india.first_name_female, _NAME_DRAWS, _is_name)
@@ -126,7 +126,7 @@ def build_pools(seed: int) -> Pools:
     streets_gb = _unique(_faker("en_GB", seed).street_name, _FOREIGN_STREET_DRAWS, keep_street)
     streets_us = _unique(_faker("en_US", seed).street_name, _FOREIGN_STREET_DRAWS, keep_street)
     street_groups = [streets_in, list(ref.UAE_STREETS), streets_gb, streets_us, list(ref.SINGAPORE_STREETS)]
-    streets = _grouped([[sep + s for s in group] for sep, group in zip(_STREET_SEPARATORS, street_groups)])
+    streets = _grouped([[sep + s for s in group] for sep, group in zip(_STREET_SEPARATORS, street_groups, strict=True)])
     localities = [
         f"{last[(i * 7919) % len(last)]} {ref.INDIAN_LOCALITY_SUFFIXES[i % len(ref.INDIAN_LOCALITY_SUFFIXES)]}"
         for i in range(_LOCALITIES)
@@ -147,7 +147,7 @@ def build_pools(seed: int) -> Pools:
     long_names = [" ".join(long_last[(i * 7 + j * 13) % len(long_last)] for j in range(5)) for i in range(LONG_NAMES)]
     houses = [
         [f"{prefix}{number}" for prefix in prefixes for number in range(1, top + 1)]
-        for prefixes, top in zip(_HOUSE_PREFIXES, _HOUSE_MAX)
+        for prefixes, top in zip(_HOUSE_PREFIXES, _HOUSE_MAX, strict=True)
     ]
     return Pools(
         first_male=pa.array(first_male, pa.string()),

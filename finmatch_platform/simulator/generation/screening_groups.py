@@ -124,7 +124,7 @@ def _settings_pool() -> pa.Array:
 
 def _hex_ids(prefix: str, bits: np.ndarray, digits: int) -> pa.Array:
     """``prefix`` + the top ``digits`` hex digits of each 64-bit value, written straight into an
-    Arrow string buffer (a Python f-string per row costs 20x more at 200,000 groups)."""
+    Arrow string buffer (cheaper than a Python f-string per row)."""
     n = bits.size
     head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
     width = head.size + digits

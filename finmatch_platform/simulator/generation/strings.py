@@ -1,9 +1,9 @@
 """Vectorised string building on Arrow arrays: the hot spot of row generation.
 
-Rules of thumb measured on 1,000,000 rows: ``take`` from a small pool ~10 ms, int-to-string cast
-~35 ms, a string join ~35-50 ms, while a Python loop would take seconds. Fixed-width ids are built
-as packed records (prefix bytes, then 4-digit words from a lookup table) written straight into the
-Arrow data buffer: ~8 ms per million, several times cheaper than cast + pad + join.
+Columns are built with Arrow compute (``take`` from small pools, int-to-string casts, joins), never
+a Python loop per row. Fixed-width ids are built as packed records (prefix bytes, then 4-digit
+words from a lookup table) written straight into the Arrow data buffer, cheaper than cast + pad +
+join.
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ spend as (
 
 health as (
 
-    select customer_id, satisfaction_score from {{ ref('customer_health') }}
+    select
+        customer_id,
+        satisfaction_score
+    from {{ ref('recommendation_customer_health') }}
 
 ),
 
@@ -36,7 +39,7 @@ leads as (
         count(*) filter (where sales_amount is not null) as sales,
         coalesce(sum(sales_amount), 0) as sales_amount
 
-    from {{ ref('fct_recommendations') }}
+    from {{ ref('recommendation_records') }}
     group by customer_id
 
 ),

@@ -1,25 +1,28 @@
 -- The campaign funnel by archetype: recommendations and customers at each stage (stage rules in
--- fct_campaign_journeys), the conversion from the stage before and from Reached. The archetype
+-- campaign_journeys), the conversion from the stage before and from Reached. The archetype
 -- "All" is the whole book. Every archetype has all six stages, with zeros where nobody got that far.
 with
 
 journeys as (
 
-    select * from {{ ref('fct_campaign_journeys') }}
+    select * from {{ ref('campaign_journeys') }}
 
 ),
 
 stages as (
 
-    select * from (
+    select
+        stage_list.stage_order,
+        stage_list.stage
+    from (
         values
-            (1, 'Reached'),
-            (2, 'Explored'),
-            (3, 'Started Application'),
-            (4, 'Completed Application'),
-            (5, 'KYC'),
-            (6, 'Onboarded')
-    ) as t (stage_order, stage)
+        (1, 'Reached'),
+        (2, 'Explored'),
+        (3, 'Started Application'),
+        (4, 'Completed Application'),
+        (5, 'KYC'),
+        (6, 'Onboarded')
+    ) as stage_list (stage_order, stage)
 
 ),
 
@@ -27,7 +30,7 @@ archetypes as (
 
     select distinct archetype from journeys
     union all
-    select 'All'
+    select 'All' as archetype
 
 ),
 
@@ -43,8 +46,8 @@ counted as (
     from archetypes
     cross join stages
     left join journeys
-        on (archetypes.archetype = 'All' or journeys.archetype = archetypes.archetype)
-        and journeys.furthest_stage_order >= stages.stage_order
+        on (archetypes.archetype = 'All' or archetypes.archetype = journeys.archetype)
+            and stages.stage_order <= journeys.furthest_stage_order
     group by all
 
 )

@@ -3,7 +3,7 @@ with
 
 recommendations as (
 
-    select * from {{ ref('fct_recommendations') }}
+    select * from {{ ref('recommendation_records') }}
 
 ),
 
@@ -20,8 +20,10 @@ select
     products.product_subtype,
     count(recommendations.record_id) as recommendations,
     count(recommendations.record_id) filter (where recommendations.is_accepted) as accepted,
-    count(recommendations.record_id) filter (where recommendations.is_accepted)
-        / nullif(count(recommendations.record_id), 0) as acceptance_rate,
+    (
+        count(recommendations.record_id) filter (where recommendations.is_accepted)
+        / nullif(count(recommendations.record_id), 0)
+    ) as acceptance_rate,
     count(recommendations.sales_amount) as sales,
     coalesce(sum(recommendations.sales_amount), 0) as sales_amount,
     avg(recommendations.sales_amount) as avg_sale_amount

@@ -10,7 +10,9 @@ transactions as (
 
 top_mode as (
 
-    select spend_category, payment_mode as most_used_payment_mode
+    select
+        spend_category,
+        payment_mode as most_used_payment_mode
     from transactions
     group by spend_category, payment_mode
     -- ties broken by name, so the answer does not depend on scan order
@@ -21,10 +23,10 @@ top_mode as (
 select
     spend_category,
     count(*) as transactions,
-    count(distinct customer_id) as customers,
-    sum(amount) as spend_amount,
-    avg(amount) as avg_amount,
-    sum(amount) / sum(sum(amount)) over () as share_of_spend,
+    count(distinct transactions.customer_id) as customers,
+    sum(transactions.amount) as spend_amount,
+    avg(transactions.amount) as avg_amount,
+    sum(transactions.amount) / sum(sum(transactions.amount)) over () as share_of_spend,
     any_value(top_mode.most_used_payment_mode) as most_used_payment_mode
 
 from transactions

@@ -25,7 +25,9 @@ all_logins as (
 -- on a one-day run however long the history grows (a window over every login would not).
 first_login as (
 
-    select customer_id, min({'at': login_at, 'id': login_id}).id as first_login_id
+    select
+        customer_id,
+        min({'at': login_at, 'id': login_id}).id as first_login_id
     from all_logins
     group by customer_id
 
@@ -33,7 +35,10 @@ first_login as (
 
 first_on_device as (
 
-    select customer_id, device_id, min({'at': login_at, 'id': login_id}).id as first_login_id
+    select
+        customer_id,
+        device_id,
+        min({'at': login_at, 'id': login_id}).id as first_login_id
     from all_logins
     group by customer_id, device_id
 
@@ -41,7 +46,10 @@ first_on_device as (
 
 first_in_city as (
 
-    select customer_id, login_city, min({'at': login_at, 'id': login_id}).id as first_login_id
+    select
+        customer_id,
+        login_city,
+        min({'at': login_at, 'id': login_id}).id as first_login_id
     from all_logins
     group by customer_id, login_city
 
@@ -75,10 +83,14 @@ final as (
         recent.login_city,
         recent.login_id = first_login.first_login_id as is_first_login,
         -- a customer's very first login is new by definition, not a signal
-        recent.login_id = first_on_device.first_login_id
-            and recent.login_id <> first_login.first_login_id as is_new_device,
-        recent.login_id = first_in_city.first_login_id
-            and recent.login_id <> first_login.first_login_id as is_new_city,
+        (
+            recent.login_id = first_on_device.first_login_id
+            and recent.login_id <> first_login.first_login_id
+        ) as is_new_device,
+        (
+            recent.login_id = first_in_city.first_login_id
+            and recent.login_id <> first_login.first_login_id
+        ) as is_new_city,
         recent.failures_in_window,
         recent.failures_in_window >= {{ var('login_failure_burst') }} as is_failure_burst
 
@@ -87,10 +99,10 @@ final as (
     -- a missing device or city is a value of its own here, not a reason to drop the login
     inner join first_on_device
         on recent.customer_id = first_on_device.customer_id
-        and recent.device_id is not distinct from first_on_device.device_id
+            and recent.device_id is not distinct from first_on_device.device_id
     inner join first_in_city
         on recent.customer_id = first_in_city.customer_id
-        and recent.login_city is not distinct from first_in_city.login_city
+            and recent.login_city is not distinct from first_in_city.login_city
     where {{ date_window_predicate('recent.login_date') }}
 
 )

@@ -45,14 +45,15 @@ scored as (
         spend.travel_share,
         spend.card_share,
         spend.distinct_cities,
-        -3.0
+        (
+            -3.0
             + 4.0 * spend.travel_share
             + 1.0 * spend.card_share
             + 0.5 * ln(1 + spend.avg_monthly_spend / 10000)
             + 0.8 * (coalesce(customers.credit_score, 650) - 700) / 100
             + 0.3 * ln(1 + greatest(customers.liquid_balance, 0) / 100000)
             + 0.5 * (spend.distinct_cities > 1)::int
-            as propensity_logit
+        ) as propensity_logit
 
     from spend
     inner join customers using (customer_id)
@@ -73,10 +74,10 @@ final as (
 
 select
     *,
-    row_number() over (order by propensity_score desc, customer_id) as propensity_rank,
+    row_number() over (order by propensity_score desc, customer_id asc) as propensity_rank,
     case
         when not holds_credit_card
-            then row_number() over (partition by holds_credit_card order by propensity_score desc, customer_id)
+            then row_number() over (partition by holds_credit_card order by propensity_score desc, customer_id asc)
     end as prospect_rank,
-    ntile(10) over (order by propensity_score desc, customer_id) as propensity_decile
+    ntile(10) over (order by propensity_score desc, customer_id asc) as propensity_decile
 from final

@@ -21,7 +21,8 @@ select
     failures_in_window,
     is_failure_burst,
     is_new_device and is_new_city as is_new_device_and_city,
-    concat_ws(', ',
+    concat_ws(
+        ', ',
         case when is_failure_burst then 'failure burst' end,
         case when is_new_device and is_new_city then 'new device and city' end
     ) as reasons

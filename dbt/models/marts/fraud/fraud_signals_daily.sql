@@ -20,7 +20,7 @@ transactions as (
         count(*) filter (where is_velocity_burst) as velocity_transactions,
         count(*) filter (where is_amount_outlier) as amount_outlier_transactions
 
-    from {{ ref('fct_transaction_risk_signals') }}
+    from {{ ref('fraud_transaction_risk_signals') }}
     where {{ date_window_predicate('transaction_date') }}
     group by all
 
@@ -48,7 +48,7 @@ alerts as (
         count(*) filter (where is_alert) as alerted_customers,
         coalesce(sum(flagged_amount) filter (where is_alert), 0) as alerted_amount
 
-    from {{ ref('fct_fraud_customer_days') }}
+    from {{ ref('fraud_customer_days') }}
     where {{ date_window_predicate('activity_date') }}
     group by all
 

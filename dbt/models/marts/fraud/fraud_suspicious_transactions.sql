@@ -4,14 +4,18 @@ with
 
 signals as (
 
-    select * from {{ ref('fct_transaction_risk_signals') }}
+    select * from {{ ref('fraud_transaction_risk_signals') }}
     where signal_count > 0
 
 ),
 
 customer_days as (
 
-    select customer_id, activity_date, is_alert from {{ ref('fct_fraud_customer_days') }}
+    select
+        customer_id,
+        activity_date,
+        is_alert
+    from {{ ref('fraud_customer_days') }}
 
 )
 
@@ -34,7 +38,8 @@ select
     signals.is_velocity_burst,
     signals.is_amount_outlier,
     signals.signal_count,
-    concat_ws(', ',
+    concat_ws(
+        ', ',
         case when signals.is_impossible_travel then 'impossible travel' end,
         case when signals.is_velocity_burst then 'velocity' end,
         case when signals.is_amount_outlier then 'amount outlier' end
@@ -44,4 +49,4 @@ select
 from signals
 left join customer_days
     on signals.customer_id = customer_days.customer_id
-    and signals.transaction_date = customer_days.activity_date
+        and signals.transaction_date = customer_days.activity_date

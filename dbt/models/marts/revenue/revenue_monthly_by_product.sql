@@ -10,7 +10,9 @@ with
 
 coverage as (
 
-    select min(transaction_date) as covered_from, max(transaction_date) as covered_to
+    select
+        min(transaction_date) as covered_from,
+        max(transaction_date) as covered_to
     from {{ ref('fct_transactions') }}
 
 ),
@@ -32,11 +34,12 @@ interchange as (
 
 months as (
 
-    select unnest(generate_series(
-        date_trunc('month', min(transaction_date)),
-        date_trunc('month', max(transaction_date)),
-        interval 1 month
-    ))::date as revenue_month
+    select
+        unnest(generate_series(
+            date_trunc('month', min(transaction_date)),
+            date_trunc('month', max(transaction_date)),
+            interval 1 month
+        ))::date as revenue_month
     from {{ ref('fct_transactions') }}
 
 ),
@@ -83,7 +86,11 @@ combined as (
 
 products as (
 
-    select product_id, product_name, product_type from {{ ref('dim_products') }}
+    select
+        product_id,
+        product_name,
+        product_type
+    from {{ ref('dim_products') }}
 
 )
 

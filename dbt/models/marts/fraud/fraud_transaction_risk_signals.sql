@@ -131,10 +131,11 @@ final as (
         coalesce(amount_zscore >= {{ var('amount_outlier_zscore') }}, false) as is_amount_outlier,
         -- distinct distant cities within a short window, farther apart than a flight could take
         -- you in the time, getting to and from the airports included
-        km_from_previous >= {{ var('impossible_travel_min_km') }}
+        (
+            km_from_previous >= {{ var('impossible_travel_min_km') }}
             and hours_since_previous <= {{ var('impossible_travel_max_hours') }}
-            and km_from_previous / greatest(hours_since_previous, 1.0 / 60)
-                > {{ var('impossible_travel_speed_kmh') }} as is_impossible_travel
+            and km_from_previous / greatest(hours_since_previous, 1.0 / 60) > {{ var('impossible_travel_speed_kmh') }}
+        ) as is_impossible_travel
 
     from measured
     where {{ date_window_predicate('transaction_date') }}

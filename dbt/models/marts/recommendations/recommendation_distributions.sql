@@ -3,7 +3,7 @@ with
 
 recommendations as (
 
-    select * from {{ ref('fct_recommendations') }}
+    select * from {{ ref('recommendation_records') }}
 
 ),
 
@@ -20,7 +20,8 @@ counted as (
         count(distinct customer_id) as customers
 
     from recommendations
-    group by grouping sets ((recommendation_status), (affinity_band), (lifecycle_stage))
+    -- sqlfluff 4.4 cannot parse duckdb's grouping sets (4.5 can), hence the noqa
+    group by grouping sets ((recommendation_status), (affinity_band), (lifecycle_stage))  -- noqa: PRS
 
 )
 

@@ -4,7 +4,7 @@ with
 
 recommendations as (
 
-    select * from {{ ref('fct_recommendations') }}
+    select * from {{ ref('recommendation_records') }}
 
 ),
 
@@ -30,7 +30,8 @@ grouped as (
         count(*) filter (where is_accepted) / count(*) as acceptance_rate
 
     from recommendations
-    group by grouping sets ((), (customer_segment), (product_type), (lifecycle_stage))
+    -- sqlfluff 4.4 cannot parse duckdb's grouping sets (4.5 can), hence the noqa
+    group by grouping sets ((), (customer_segment), (product_type), (lifecycle_stage))  -- noqa: PRS
 
 )
 

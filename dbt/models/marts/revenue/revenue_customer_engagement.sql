@@ -18,8 +18,8 @@ customers as (
 as_of as (
 
     select greatest(
-        (select max(transaction_date) from {{ ref('stg_raw__transactions') }}),
-        (select max(login_date) from {{ ref('stg_raw__login_activity') }})
+        (select max(transaction_date) as latest_date from {{ ref('stg_raw__transactions') }}),
+        (select max(login_date) as latest_date from {{ ref('stg_raw__login_activity') }})
     ) as as_of_date
 
 ),
@@ -33,7 +33,7 @@ payments as (
         count(distinct transaction_date) as payment_days_30d
 
     from {{ ref('stg_raw__transactions') }}
-    where transaction_date > (select as_of_date from as_of) - interval 30 days
+    where transaction_date > (select as_of.as_of_date from as_of) - interval 30 days
     group by customer_id
 
 ),
@@ -47,18 +47,27 @@ logins as (
         count(distinct login_date) filter (where is_successful) as login_days_30d
 
     from {{ ref('stg_raw__login_activity') }}
-    where login_date > (select as_of_date from as_of) - interval 30 days
+    where login_date > (select as_of.as_of_date from as_of) - interval 30 days
     group by customer_id
 
 ),
 
 last_seen as (
 
-    select customer_id, max(activity_date) as last_active_date
+    select
+        customer_id,
+        max(activity_date) as last_active_date
     from (
-        select customer_id, transaction_date as activity_date from {{ ref('stg_raw__transactions') }}
+        select
+            customer_id,
+            transaction_date as activity_date
+        from {{ ref('stg_raw__transactions') }}
         union all
-        select customer_id, login_date from {{ ref('stg_raw__login_activity') }} where is_successful
+        select
+            customer_id,
+            login_date
+        from {{ ref('stg_raw__login_activity') }}
+        where is_successful
     )
     group by customer_id
 
@@ -66,7 +75,11 @@ last_seen as (
 
 health as (
 
-    select customer_id, churn_probability, satisfaction_score from {{ ref('customer_health') }}
+    select
+        customer_id,
+        churn_probability,
+        satisfaction_score
+    from {{ ref('recommendation_customer_health') }}
 
 ),
 
@@ -84,7 +97,7 @@ joined as (
         coalesce(logins.failed_logins_30d, 0) as failed_logins_30d,
         coalesce(logins.login_days_30d, 0) as login_days_30d,
         last_seen.last_active_date,
-        date_diff('day', last_seen.last_active_date, (select as_of_date from as_of)) as days_since_last_activity,
+        date_diff('day', last_seen.last_active_date, (select as_of.as_of_date from as_of)) as days_since_last_activity,
         health.churn_probability,
         health.satisfaction_score
 

@@ -27,7 +27,7 @@ transaction_signals as (
         coalesce(sum(amount) filter (where signal_count > 0), 0) as flagged_amount,
         count(distinct transaction_city) filter (where signal_count > 0) as flagged_cities
 
-    from {{ ref('fct_transaction_risk_signals') }}
+    from {{ ref('fraud_transaction_risk_signals') }}
     where {{ date_window_predicate('transaction_date') }}
     group by all
     having count(*) filter (where signal_count > 0) > 0
@@ -73,11 +73,13 @@ kinds as (
 
     select
         *,
-        (impossible_travel_transactions > 0)::int
+        (
+            (impossible_travel_transactions > 0)::int
             + (velocity_transactions > 0)::int
             + (amount_outlier_transactions > 0)::int
             + (failure_burst_logins > 0)::int
-            + (new_device_and_city_logins > 0)::int as signal_kinds
+            + (new_device_and_city_logins > 0)::int
+        ) as signal_kinds
 
     from combined
 
@@ -86,8 +88,9 @@ kinds as (
 select
     customer_id || ':' || strftime(activity_date, '%Y-%m-%d') as customer_day_id,
     *,
-    impossible_travel_transactions > 0
+    (
+        impossible_travel_transactions > 0
         or failure_burst_logins > 0
         or (new_device_and_city_logins > 0 and velocity_transactions + amount_outlier_transactions > 0)
-        as is_alert
+    ) as is_alert
 from kinds

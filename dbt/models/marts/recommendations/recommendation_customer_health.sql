@@ -4,7 +4,7 @@ with
 
 recommendations as (
 
-    select * from {{ ref('fct_recommendations') }}
+    select * from {{ ref('recommendation_records') }}
 
 ),
 
@@ -17,11 +17,17 @@ customers as (
 latest as (
 
     -- the most recent recommendation carries the engine's current view of the customer
-    select customer_id, satisfaction_score, churn_probability, lifecycle_stage
+    select
+        customer_id,
+        satisfaction_score,
+        churn_probability,
+        lifecycle_stage
     from recommendations
-    qualify row_number() over (
-        partition by customer_id order by recommendation_date desc, updated_at desc, record_id desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by customer_id
+            order by recommendation_date desc, updated_at desc, record_id desc
+        ) = 1
 
 ),
 
@@ -52,12 +58,14 @@ scored as (
         -- Health: satisfaction (rescaled from 1-10) and retention weigh 40% each, product usage
         -- 20%: what the customer says, what they are likely to do, what they actually use.
         round(100 * (
-            0.4 * (satisfaction_score - 1) / 9
-            + 0.4 * (1 - churn_probability)
-            + 0.2 * coalesce(avg_product_usage, 0)
+            0.4 * (latest.satisfaction_score - 1) / 9
+            + 0.4 * (1 - latest.churn_probability)
+            + 0.2 * coalesce(per_customer.avg_product_usage, 0)
         ), 1) as health_score,
-        churn_probability >= {{ var('attention_churn_probability') }}
-            and satisfaction_score <= {{ var('attention_satisfaction') }} as needs_attention
+        (
+            latest.churn_probability >= {{ var('attention_churn_probability') }}
+            and latest.satisfaction_score <= {{ var('attention_satisfaction') }}
+        ) as needs_attention
 
     from per_customer
     inner join latest using (customer_id)

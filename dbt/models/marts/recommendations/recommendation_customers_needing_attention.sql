@@ -4,13 +4,13 @@ with
 
 health as (
 
-    select * from {{ ref('customer_health') }}
+    select * from {{ ref('recommendation_customer_health') }}
 
 )
 
 select
     customer_id,
-    row_number() over (order by churn_probability desc, satisfaction_score asc, customer_id) as attention_rank,
+    row_number() over (order by churn_probability desc, satisfaction_score asc, customer_id asc) as attention_rank,
     churn_probability,
     satisfaction_score,
     health_score,

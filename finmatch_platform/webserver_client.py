@@ -1,19 +1,26 @@
-"""A small client for the Dagster webserver's GraphQL API: what the UI itself calls.
+"""A client for the Dagster webserver's GraphQL API: what the UI itself calls.
 
-``make run`` uses it to launch the initial backfill and follow it, and the live tests use it to
-drive the running platform the way a user's clicks do. Standard library only; loopback only in
-practice. Every call returns plain data (dicts, dataclasses) so the callers stay simple.
+``make run`` uses it to launch the initial load and follow it, and the live tests use it to drive
+the running platform the way a user's clicks do. It wraps dagster-graphql's ``DagsterGraphQLClient``:
+its ``submit_job_execution`` launches runs and ``get_run_status`` follows them; the queries it has
+no method for (workspace, assets, backfills, sensors, run lists and logs) go through its gql
+transport too (``_execute``). Every call returns plain data (dicts, dataclasses) and raises
+``WebserverError`` with a message that says what failed, so the callers stay simple.
+
+It imports dagster (dagster-graphql's client does), which is why it lives outside ``lib/``.
 """
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import requests
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError, TransportServerError
 
 AssetPath = tuple[str, ...]
 
@@ -24,10 +31,12 @@ RUN_DONE = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 # Run tags that make one run cover a range of daily partitions (a single-run backfill's tags).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# How long ``is_up`` waits for an answer: a webserver still starting does not hold the caller.
+PROBE_TIMEOUT_S = 2
 
 
 class WebserverError(RuntimeError):
-    """The webserver answered with an error, or an operation it reported as failed."""
+    """The webserver did not answer, answered with an error, or reported an operation as failed."""
 
 
 @dataclass(frozen=True)
@@ -86,37 +95,68 @@ def _key_input(path: Sequence[str]) -> dict[str, list[str]]:
     return {"path": list(path)}
 
 
-class WebserverClient:
-    """GraphQL over HTTP to one webserver (``http://host:port``)."""
+def _graphql_client(url: str, timeout_s: int) -> DagsterGraphQLClient:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    return DagsterGraphQLClient(
+        f"[{host}]" if ":" in host else host,  # an IPv6 literal goes in brackets in the URL
+        port_number=parts.port,
+        use_https=parts.scheme == "https",
+        timeout=timeout_s,
+        path_prefix=parts.path.rstrip("/"),
+    )
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+
+def _client_error(what: str, exc: DagsterGraphQLClientError) -> WebserverError:
+    """A ``DagsterGraphQLClientError(typename, message)`` raised by one of the client's methods."""
+    kind, *details = exc.args or ("error",)
+    detail = details[0] if details else ""
+    if isinstance(detail, list):  # RunConfigValidationInvalid: a list of config errors
+        detail = "; ".join(e.get("message", str(e)) for e in detail)
+    return WebserverError(f"{what} ({kind}): {detail}")
+
+
+def _python_error(error: Mapping[str, Any]) -> str:
+    """A PythonError's message and its causes': the definitions' own exception is the last cause."""
+    messages = [error.get("message", ""), *(c.get("message", "") for c in error.get("causes") or [])]
+    return " caused by ".join(m.strip() for m in messages if m.strip())
+
+
+class WebserverClient:
+    """One webserver (``http://host:port``), through dagster-graphql's client."""
+
+    def __init__(self, url: str, timeout_s: int = 30) -> None:
         self.url = url.rstrip("/")
-        self.timeout_s = timeout_s
+        self._client = _graphql_client(self.url, timeout_s)
+        self._probe = _graphql_client(self.url, PROBE_TIMEOUT_S)
 
     # -- transport -------------------------------------------------------------------------
 
     def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        body = json.dumps({"query": document, "variables": dict(variables or {})}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        """Run a query the client has no method for, through its own gql transport (``_execute``
+        is its one entry point for a custom document), and say what went wrong if it failed."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise WebserverError(f"GraphQL HTTP {exc.code}: {exc.read()[:500]!r}") from None
-        except OSError as exc:  # refused, reset, timed out (URLError is one)
-            raise WebserverError(f"the webserver at {self.url} is not answering: {exc}") from None
-        if payload.get("errors"):
-            raise WebserverError("; ".join(e.get("message", str(e)) for e in payload["errors"]))
-        return payload["data"]
+            return self._client._execute(document, dict(variables or {}))
+        except DagsterGraphQLClientError as exc:
+            raise self._transport_error(exc) from None
+
+    def _transport_error(self, exc: DagsterGraphQLClientError) -> WebserverError:
+        """``_execute`` wraps every failure alike; its cause tells them apart."""
+        cause = exc.__cause__
+        if isinstance(cause, TransportConnectionFailed | requests.RequestException):  # refused, reset, timed out
+            return WebserverError(f"the webserver at {self.url} is not answering: {cause}")
+        if isinstance(cause, TransportQueryError):
+            return WebserverError("; ".join(e.get("message", str(e)) for e in cause.errors or []) or str(cause))
+        if isinstance(cause, TransportServerError):
+            return WebserverError(f"GraphQL HTTP {cause.code}: {str(cause)[:500]}")
+        return WebserverError(f"the webserver at {self.url} failed: {cause or exc}")
 
     def is_up(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as response:
-                return response.status == 200
-        except OSError:
+            self._probe._execute(_VERSION)  # the cheapest query: is the GraphQL endpoint serving?
+        except DagsterGraphQLClientError:
             return False
+        return True
 
     def wait_until_loaded(self, timeout_s: float = 180.0, poll_s: float = 1.0) -> None:
         """Wait for the webserver and for every code location to load; raise on a load error."""
@@ -125,9 +165,9 @@ class WebserverClient:
             if self.is_up():
                 entries = self.query(_WORKSPACE)["workspaceOrError"].get("locationEntries", [])
                 errors = [
-                    f"{e['name']}: {e['locationOrLoadError'].get('message', '')}"
+                    f"{e['name']}: {_python_error(e['locationOrLoadError'])}"
                     for e in entries
-                    if e.get("locationOrLoadError", {}).get("__typename") == "PythonError"
+                    if (e.get("locationOrLoadError") or {}).get("__typename") == "PythonError"
                 ]
                 if errors:
                     raise WebserverError("code location failed to load: " + "; ".join(errors))
@@ -219,17 +259,27 @@ class WebserverClient:
         return BackfillState(id=backfill_id, status=data["status"], runs=runs, error=error)
 
     def launch_job(
-        self, job: str, *, location: str, repository: str = "__repository__", tags: Mapping[str, str] | None = None
+        self,
+        job: str,
+        *,
+        location: str,
+        repository: str = "__repository__",
+        tags: Mapping[str, str] | None = None,
+        run_config: Mapping[str, Any] | None = None,
     ) -> str:
         """Launch a run of ``job``, as the Launchpad does (a day range goes in the range tags)."""
-        params: dict[str, Any] = {
-            "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
-            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
-        }
-        result = self.query(_LAUNCH_RUN, {"params": params})["launchRun"]
-        if result["__typename"] != "LaunchRunSuccess":
-            raise WebserverError(f"run not launched ({result['__typename']}): {result.get('message', '')}")
-        return result["run"]["runId"]
+        try:
+            return self._client.submit_job_execution(
+                job,
+                repository_location_name=location,
+                repository_name=repository,
+                run_config=run_config,
+                tags=dict(tags or {}),
+            )
+        except DagsterGraphQLClientError as exc:
+            if exc.__cause__ is not None:  # the transport failed, not the launch
+                raise self._transport_error(exc) from None
+            raise _client_error(f"{job} run not launched", exc) from None
 
     def set_sensor(self, name: str, *, running: bool, location: str, repository: str = "__repository__") -> str:
         """Start or stop a sensor (the UI's toggle); returns its new status."""
@@ -252,11 +302,14 @@ class WebserverClient:
         data = self.query(_RUNS, {"limit": limit})["runsOrError"]
         return [_run_state(r) for r in data["results"]]
 
-    def run(self, run_id: str) -> RunState:
-        data = self.query(_RUN, {"id": run_id})["runOrError"]
-        if data["__typename"] != "Run":
-            raise WebserverError(f"run {run_id}: {data.get('message', data['__typename'])}")
-        return _run_state(data)
+    def run_status(self, run_id: str) -> str:
+        """The run's status (a ``RUN_DONE`` member once it ended)."""
+        try:
+            return self._client.get_run_status(run_id).value
+        except DagsterGraphQLClientError as exc:
+            if exc.__cause__ is not None:
+                raise self._transport_error(exc) from None
+            raise _client_error(f"run {run_id} not found", exc) from None
 
     def run_messages(self, run_id: str, limit: int = 5000) -> list[str]:
         """The run's event log messages, in order (what the UI's run page shows)."""
@@ -264,9 +317,11 @@ class WebserverClient:
         return [e.get("message") or "" for e in data.get("events", [])]
 
 
+_VERSION = "query { version }"
+
 _WORKSPACE = """
 query { workspaceOrError { __typename ... on Workspace { locationEntries {
-  name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
+  name loadStatus locationOrLoadError { __typename ... on PythonError { message causes { message } } } } } } }
 """
 
 _ASSET_NODES = """
@@ -296,22 +351,9 @@ query Backfill($id: String!) { partitionBackfillOrError(backfillId: $id) { __typ
   ... on PythonError { message } ... on BackfillNotFoundError { message } } }
 """
 
-_LAUNCH_RUN = """
-mutation Run($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
-  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-  ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } }
-  ... on PipelineNotFoundError { message } } }
-"""
-
 _RUNS = """
 query Runs($limit: Int) { runsOrError(limit: $limit) { __typename ... on Runs { results {
   runId jobName status tags { key value } } } } }
-"""
-
-_RUN = """
-query Run($id: ID!) { runOrError(runId: $id) { __typename
-  ... on Run { runId jobName status tags { key value } }
-  ... on RunNotFoundError { message } ... on PythonError { message } } }
 """
 
 _SENSOR = """

@@ -12,23 +12,37 @@ with
 
 recommendations as (
 
-    select * from {{ ref('fct_recommendations') }}
+    select * from {{ ref('recommendation_records') }}
 
 ),
 
 archetypes as (
 
-    select customer_id, archetype, customer_status, credit_score from {{ ref('campaign_customer_archetypes') }}
+    select
+        customer_id,
+        archetype,
+        customer_status,
+        credit_score
+    from {{ ref('campaign_customer_archetypes') }}
 
 ),
 
 last_activity as (
 
-    select customer_id, max(activity_date) as last_active_date
+    select
+        customer_id,
+        max(activity_date) as last_active_date
     from (
-        select customer_id, transaction_date as activity_date from {{ ref('stg_raw__transactions') }}
+        select
+            customer_id,
+            transaction_date as activity_date
+        from {{ ref('stg_raw__transactions') }}
         union all
-        select customer_id, login_date from {{ ref('stg_raw__login_activity') }} where is_successful
+        select
+            customer_id,
+            login_date
+        from {{ ref('stg_raw__login_activity') }}
+        where is_successful
     )
     group by customer_id
 
@@ -49,8 +63,10 @@ stages as (
         true as is_reached,
         recommendations.recommendation_status in ('Viewed', 'Accepted', 'Rejected') as is_explored,
         recommendations.recommendation_status = 'Accepted' as is_started_application,
-        recommendations.recommendation_status = 'Accepted'
-            and recommendations.sales_date is not null as is_completed_application,
+        (
+            recommendations.recommendation_status = 'Accepted'
+            and recommendations.sales_date is not null
+        ) as is_completed_application,
         -- a customer missing from the masked book (quarantined) has not passed KYC: false, not null
         coalesce(
             recommendations.recommendation_status = 'Accepted'
@@ -85,6 +101,8 @@ select
         when is_explored then 'Explored'
         else 'Reached'
     end as furthest_stage,
-    is_reached::int + is_explored::int + is_started_application::int
-        + is_completed_application::int + is_kyc::int + is_onboarded::int as furthest_stage_order
+    (
+        is_reached::int + is_explored::int + is_started_application::int
+        + is_completed_application::int + is_kyc::int + is_onboarded::int
+    ) as furthest_stage_order
 from stages
