@@ -42,7 +42,7 @@ test: bootstrap browser lint
 
 # The fast tier: pure lib/ functions and the simulator (generation and its APIs over loopback).
 test-fast: bootstrap
-	$(VENV)/bin/pytest finmatch_platform_tests/lib finmatch_platform_tests/simulator
+	$(VENV)/bin/pytest -n 2 finmatch_platform_tests/lib finmatch_platform_tests/simulator
 
 bench: bootstrap
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done

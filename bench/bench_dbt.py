@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from finmatch_platform.lib.dbt_args import DateWindow, dbt_build_args  # noqa: E402
 from finmatch_platform.resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, WAREHOUSE_PATH_ENV  # noqa: E402
 from finmatch_platform.simulator.generation import GenerationConfig, days_between, fraud_bursts, write_day  # noqa: E402
-from finmatch_platform_tests.in_process import load_landed_warehouse  # noqa: E402
+from finmatch_platform_tests.helpers.in_process import load_landed_warehouse  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 START_DAY = dt.date(2026, 10, 1)

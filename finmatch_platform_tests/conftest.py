@@ -1,11 +1,2 @@
-"""Shared fixtures. Each domain keeps its fixtures in a fixtures_<domain>.py plugin module."""
-
-pytest_plugins = [
-    "finmatch_platform_tests.fixtures_core",
-    "finmatch_platform_tests.fixtures_api",
-    "finmatch_platform_tests.fixtures_payscore",
-    "finmatch_platform_tests.fixtures_extraction",
-    "finmatch_platform_tests.fixtures_insights",
-    "finmatch_platform_tests.fixtures_browser",
-    "finmatch_platform_tests.fixtures_live",
-]
+"""Each layer's folder registers the fixtures it needs in its own conftest.py (from ``helpers/``),
+so a unit test of ``lib/`` never loads the live platform's or the browser's fixtures."""
