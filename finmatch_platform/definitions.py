@@ -38,7 +38,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": warehouse,
         "dbt": build_dbt_resource(warehouse),
-        "llm": build_llm_resource(settings),
+        "llm": build_llm_resource(settings.data_dir),
         "synthetic_source": SyntheticSourceResource(
             landing_dir=str(settings.landing_dir),
             start_date=settings.start_date.isoformat(),

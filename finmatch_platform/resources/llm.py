@@ -41,7 +41,7 @@ from finmatch_platform.lib.llm import (
     OpenAICompatibleProvider,
 )
 from finmatch_platform.lib.retry import RetryPolicy
-from finmatch_platform.settings import Settings, SettingsError
+from finmatch_platform.settings import SettingsError
 
 REPORTS_FOLDER = "reports"
 
@@ -177,10 +177,9 @@ def endpoints_from_env(environ: Mapping[str, str] | None = None) -> list[LlmEndp
     return endpoints
 
 
-def build_llm_resource(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> LlmResource:
-    """The ``llm`` resource of a Definitions, from settings and FINMATCH_LLM_* variables."""
+def build_llm_resource(data_dir: str | Path, environ: Mapping[str, str] | None = None) -> LlmResource:
+    """The ``llm`` resource of a Definitions: reports under ``data_dir``, models from FINMATCH_LLM_*."""
     env = os.environ if environ is None else environ
-    settings = settings or Settings.from_env()
     endpoints = endpoints_from_env(env)
     default = _env(env, "FINMATCH_LLM_DEFAULT_MODEL") or OFFLINE
     known = [OFFLINE, *(e.name for e in endpoints)]
@@ -188,4 +187,4 @@ def build_llm_resource(settings: Settings | None = None, environ: Mapping[str, s
         raise SettingsError(
             f"FINMATCH_LLM_DEFAULT_MODEL={default!r} is not a configured model; configured: {', '.join(known)}"
         )
-    return LlmResource(default_model=default, endpoints=endpoints, data_dir=str(settings.data_dir))
+    return LlmResource(default_model=default, endpoints=endpoints, data_dir=str(data_dir))

@@ -379,7 +379,7 @@ def test_the_definitions_load_with_eager_reports_on_the_marts_and_their_checks(
         asset_checks=insight_report_checks,
         resources={
             "warehouse": WarehouseResource(database=str(tmp_path / "w.duckdb")),
-            "llm": build_llm_resource(settings, environ={}),
+            "llm": build_llm_resource(settings.data_dir, environ={}),
         },
     )
     dg.Definitions.validate_loadable(defs)

@@ -195,15 +195,15 @@ def test_endpoints_come_from_the_environment() -> None:
         4,
         "FINMATCH_LLM_API_KEY",
     )
-    resource = build_llm_resource(environ=env)
+    resource = build_llm_resource("data", environ=env)
     assert resource.default_model == "local"
     assert resource.models() == ["offline", "local", "gpt-4o-mini"]
 
 
 def test_a_default_model_must_be_configured_and_names_unique() -> None:
-    assert build_llm_resource(environ={}).default_model == "offline"
+    assert build_llm_resource("data", environ={}).default_model == "offline"
     with pytest.raises(SettingsError, match="FINMATCH_LLM_DEFAULT_MODEL='gpt'"):
-        build_llm_resource(environ={"FINMATCH_LLM_DEFAULT_MODEL": "gpt"})
+        build_llm_resource("data", environ={"FINMATCH_LLM_DEFAULT_MODEL": "gpt"})
     with pytest.raises(SettingsError, match="both FINMATCH_LLM_BASE_URL and FINMATCH_LLM_MODEL"):
         endpoints_from_env({"FINMATCH_LLM_BASE_URL": "http://x/v1"})
     with pytest.raises(SettingsError, match="not 'offline'"):
