@@ -4,7 +4,7 @@ Everything is set-based SQL run by DuckDB; Python only builds the statements. Th
 in ``finmatch_platform/masking_policy.yaml`` (its header documents the design). Modules:
 
 * ``policy``: loads and validates the policy (tags, roles, tables);
-* ``tokens``: the key, HMAC-SHA256 tokens in Python, in SQL and as a C DuckDB function;
+* ``tokens``: the key, HMAC-SHA256 tokens in Python and in DuckDB SQL;
 * ``operators``: the SQL of each operator and the masking SELECT of one role;
 * ``build``: ``masked.<table>`` (the newest version of every record masked for the default role,
   quarantined versions excluded) and ``masked.<table>_variants`` (the row key plus every other
@@ -35,15 +35,12 @@ from finmatch_platform.lib.masking.policy import (
     pii_columns,
 )
 from finmatch_platform.lib.masking.tokens import (
-    HMAC_FUNCTION,
     KEY_ENV_VAR,
     MIN_KEY_BYTES,
     MaskingKeyError,
-    hmac_engine,
     hmac_params,
     key_id,
     policy_token,
-    register_hmac_function,
     token,
 )
 from finmatch_platform.lib.masking.views import RoleViewsResult, build_role_views, role_view_sql
@@ -51,7 +48,6 @@ from finmatch_platform.lib.sql import quote_ident, quote_table, relation_exists,
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
-    "HMAC_FUNCTION",
     "KEY_ENV_VAR",
     "MIN_KEY_BYTES",
     "OPERATORS",
@@ -70,7 +66,6 @@ __all__ = [
     "build_masked_fpr",
     "build_masked_table",
     "build_role_views",
-    "hmac_engine",
     "hmac_params",
     "key_id",
     "load_policy",
@@ -81,7 +76,6 @@ __all__ = [
     "policy_token",
     "quote_ident",
     "quote_table",
-    "register_hmac_function",
     "relation_exists",
     "role_view_sql",
     "table_columns",

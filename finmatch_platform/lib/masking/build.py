@@ -22,7 +22,7 @@ from finmatch_platform.lib.masking.operators import (
     version_text_sql,
 )
 from finmatch_platform.lib.masking.policy import STORED_OPERATORS, VARIANTS_SUFFIX, Policy, TablePolicy
-from finmatch_platform.lib.masking.tokens import binds_key, hmac_engine, hmac_params, key_id, register_hmac_function
+from finmatch_platform.lib.masking.tokens import binds_key, hmac_params, key_id
 from finmatch_platform.lib.quarantine import QUARANTINE_TABLE
 from finmatch_platform.lib.sql import (
     ensure_schema,
@@ -61,7 +61,6 @@ class MaskingStats:
     dictionary_columns: tuple[str, ...]
     key_id: str
     seconds: float
-    hmac_engine: str = "sql"  # how tokens were computed: "sql", or the C function's "sha-ni"/"portable"
 
     def as_metadata(self) -> dict[str, object]:
         return {
@@ -76,7 +75,6 @@ class MaskingStats:
             "variant_columns": ", ".join(self.variant_columns) or "-",
             "dropped_columns": ", ".join(self.dropped_columns) or "-",
             "key_id": self.key_id,
-            "hmac_engine": self.hmac_engine,
             "seconds": round(self.seconds, 3),
         }
 
@@ -206,7 +204,6 @@ def build_masked_table(
     outputs, operators = role_outputs(policy, role, table, kept)
     variant_outputs = _variant_outputs(policy, table, kept, operators) if variants else []
 
-    native = register_hmac_function(conn)
     hmac_columns = sorted({o.column for o in (*outputs, *variant_outputs) if o.operator == "hmac"})
     probe = _probe(conn, table_policy, source, hmac_columns)
     quarantined = exclude_quarantined and _quarantined_versions(conn, source) > 0
@@ -226,7 +223,7 @@ def build_masked_table(
         src_cte = _source_cte(conn, source, rows_sql, rows_table)
         for rel, outs in jobs:
             exprs, dict_ctes, joins, columns = select_with_tokens(
-                policy, outs, types, probe.dictionary, quote_table(source), native
+                policy, outs, types, probe.dictionary, quote_table(source)
             )
             sql = f"with {', '.join([src_cte, *dict_ctes])} select {', '.join(exprs)} from _src s {' '.join(joins)}"
             _write_table(conn, rel, columns, sql, params if binds_key(sql) else None)
@@ -249,7 +246,6 @@ def build_masked_table(
         dictionary_columns=tuple(sorted(probe.dictionary)),
         key_id=key_id(key),
         seconds=time.perf_counter() - started,
-        hmac_engine=hmac_engine(),
     )
 
 

@@ -133,13 +133,11 @@ def select_with_tokens(
     types: Mapping[str, str],
     dictionary: Collection[str],
     source_sql: str,
-    native: bool = False,
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """Select expressions over ``_src s``, dictionary CTEs and their joins, and column definitions.
 
     Dictionaries take the distinct values of the whole source (older versions included): a
-    superset is harmless and spares recomputing the row selection per dictionary. ``native``
-    tokenises through ``finmatch_hmac_sha256`` (registered on the connection that runs the SQL).
+    superset is harmless and spares recomputing the row selection per dictionary.
     """
     exprs: list[str] = []
     ctes: list[str] = []
@@ -162,13 +160,13 @@ def select_with_tokens(
                 dict_alias[out.column] = alias
                 text = _hashable_text(quote_ident(out.column), dtype, out.tag.normalize)
                 ctes.append(
-                    f"{alias} as (select v, {_hmac_of_text('v', policy, native)} as t "
+                    f"{alias} as (select v, {_hmac_of_text('v', policy)} as t "
                     f"from (select distinct {text} as v from {source_sql}) where v is not null)"
                 )
                 joins.append(f"left join {alias} on {alias}.v = {_hashable_text(col, dtype, out.tag.normalize)}")
             token_expr = f"{alias}.t"
         elif out.operator == "hmac":
-            token_expr = _hmac_of_text(_hashable_text(col, dtype, out.tag.normalize), policy, native)
+            token_expr = _hmac_of_text(_hashable_text(col, dtype, out.tag.normalize), policy)
             # Near-unique random tokens: DuckDB's string compression finds nothing in them, and
             # analysing them for it is not free.
             column_def += " using compression uncompressed"
@@ -186,7 +184,6 @@ def masked_select_sql(
     key: str | bytes | None = None,
     source: str | None = None,
     dictionary_columns: Collection[str] = (),
-    native: bool = False,
 ) -> MaskedSelect:
     """``select <masked columns> from <source>`` for one role, row by row (no dedupe, no filter).
 
@@ -194,15 +191,14 @@ def masked_select_sql(
     list are dropped (or passed, per the table's ``unknown_columns``). ``source`` defaults to the
     table's source and may be any relation (``(select ...)``). The key is needed only when the
     role tokenises something. ``dictionary_columns`` are tokenised once per distinct value and
-    joined back (same tokens, faster for repetitive columns). ``native`` uses the C HMAC function,
-    which the connection that runs the SQL must have registered (``register_hmac_function``).
+    joined back (same tokens, faster for repetitive columns).
     """
     table_policy = policy.table(table)
     role_obj = policy.role(role)
     pairs = list(columns.items()) if isinstance(columns, Mapping) else list(columns)
     kept, dropped = kept_columns(table_policy, pairs)
     outputs, operators = role_outputs(policy, role_obj, table, kept)
-    exprs, ctes, joins, _ = select_with_tokens(policy, outputs, dict(pairs), dictionary_columns, "_src", native)
+    exprs, ctes, joins, _ = select_with_tokens(policy, outputs, dict(pairs), dictionary_columns, "_src")
     relation = source or quote_table(table_policy.source)
     sql = (
         f"with {', '.join([f'_src as (select * from {relation})', *ctes])} "
