@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import requests
 
 from finmatch_platform.landing_zone import layout as landing
 from finmatch_platform.landing_zone import schemas
@@ -342,3 +343,63 @@ def fpr_vendor_api(fpr_landing: Path, tmp_path_factory: pytest.TempPathFactory) 
     api = launch_api(fpr_landing, tmp_path_factory.mktemp("fpr-vendor-api-logs"), profile="vendor")
     yield api
     api.stop()
+
+
+# --------------------------------------------------------------------------- damaged landing days
+
+# 10000-01-01T00:00:00Z in microseconds: one past what Python's datetime (and so a client) can hold.
+YEAR_10000_US = (dt.datetime.max.replace(tzinfo=_UTC) - dt.datetime(1970, 1, 1, tzinfo=_UTC)) // dt.timedelta(
+    microseconds=1
+) + 1
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    # A rename, as the generator publishes: a server never reads half of what a test writes.
+    tmp = path.with_name(f".{path.name}.test.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def corrupt_landed_file(path: Path) -> bytes:
+    """Replace a landed file with its first half (no Parquet footer); returns the original bytes."""
+    original = Path(path).read_bytes()
+    _replace_atomically(Path(path), original[: len(original) // 2])
+    return original
+
+
+def restore_landed_file(path: Path, original: bytes) -> None:
+    """Put a file's original bytes back, as a repair would."""
+    _replace_atomically(Path(path), original)
+
+
+def with_micros(table: pa.Table, column: str, row: int, micros: int) -> pa.Table:
+    """``table`` with one timestamp cell set to raw microseconds since the epoch (Python's datetime
+    cannot build the out-of-range values this is for)."""
+    index = table.column_names.index(column)
+    values = table[column].cast(pa.int64()).to_pylist()
+    values[row] = micros
+    return table.set_column(index, column, pa.array(values, pa.int64()).cast(table.schema.field(column).type))
+
+
+def write_fpr_day_with_micros(
+    landing_dir: Path, day: dt.date, rows: list[dict[str, Any]], row: int, micros: int
+) -> Path:
+    """Land an FPR day whose row ``row`` has ``updated_at`` = ``micros`` (e.g. YEAR_10000_US)."""
+    table = with_micros(pa.Table.from_pylist(rows, schema=schemas.FPR_RECORDS), "updated_at", row, micros)
+    return landing.write_partition(landing_dir, "fpr_records", day, table)
+
+
+def sync_fpr(api: LiveApi, cursor: str | None = None, page_size: int = 100) -> tuple[list[dict[str, Any]], str]:
+    """What a cursor-holding client gets: page from ``cursor`` until has_more is false; (records, cursor)."""
+    records: list[dict[str, Any]] = []
+    with requests.Session() as session:
+        session.headers.update(api.headers)
+        while True:
+            params: dict[str, Any] = {"page_size": page_size, **({"cursor": cursor} if cursor else {})}
+            response = session.get(f"{api.base_url}/fpr_data", params=params, timeout=10)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            records += page["fpr_records"]
+            cursor = page["next_cursor"]
+            if not page["has_more"]:
+                return records, cursor

@@ -289,3 +289,15 @@ def order_key(group: dict[str, Any]) -> tuple[dt.datetime, str]:
 
 def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), _UTC)
+
+
+def land_screening_groups_with_micros(
+    landing_dir: Path, config: GenerationConfig, day: dt.date, column: str, micros: int, row: int = 0
+) -> Path:
+    """Land the generator's screening_groups day with one timestamp cell (``column``, ``row``) set to
+    raw microseconds, e.g. an out-of-range year that Python's datetime cannot build."""
+    from finmatch_platform.simulator.generation.screening_groups import screening_groups_table
+    from finmatch_platform_tests.helpers.api import with_micros
+
+    table = with_micros(screening_groups_table(config, day), column, row, micros)
+    return landing.write_partition(Path(landing_dir), ENTITY, day, table)

@@ -51,6 +51,7 @@ from finmatch_platform.simulator.pagination import (
 
 from .errors import JSON, ApiError, check_key, drop_unused_422, error_responses, install_error_handlers
 from .faults import FaultConfig, FaultInjector
+from .health import GAP_DESCRIPTION, OK, STATUS_DESCRIPTION, HealthGap, Status, gap_fields
 from .landed import Snapshot
 from .storage import FprStore, vendor_record_id
 
@@ -145,10 +146,11 @@ class FprChanges(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(examples=["ok"])
+    status: Status = Field(examples=[OK], description=STATUS_DESCRIPTION)
     records: int = Field(ge=0)
     files: int = Field(ge=0)
     high_water_mark: str | None
+    gap: HealthGap | None = Field(description=GAP_DESCRIPTION)
 
 
 # Module-level: with postponed annotations FastAPI resolves Annotated metadata in module globals.
@@ -270,11 +272,15 @@ def _key_dependency(expected_key: bytes, vendor: bool) -> Callable[..., None]:
 
 
 def _add_health(app: FastAPI, feed: _Feed) -> None:
-    @app.get("/health", response_model=Health, summary="Liveness and feed size (no key needed)")
+    @app.get(
+        "/health",
+        response_model=Health,
+        summary="Liveness, feed size and any landed day that stops the feed (no key needed)",
+    )
     async def health() -> Response:
         snapshot = await feed.store.current_snapshot()
         body = {
-            "status": "ok",
+            **gap_fields(snapshot),
             "records": len(snapshot),
             "files": snapshot.files,
             "high_water_mark": feed.shown_high_water(snapshot),

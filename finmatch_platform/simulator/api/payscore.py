@@ -39,7 +39,8 @@ from finmatch_platform.simulator.pagination import Position
 
 from .errors import JSON, ApiError, check_key, drop_unused_422, error_responses, install_error_handlers
 from .faults import FaultConfig, FaultInjector
-from .landed import ISO_UTC_MICROS, TS_US_UTC, Entry, LandedStore, merge_latest
+from .health import GAP_DESCRIPTION, OK, STATUS_DESCRIPTION, HealthGap, Status, gap_fields
+from .landed import ISO_UTC_MICROS, MAX_US, TS_US_UTC, Entry, LandedStore, UnservableFile, merge_latest
 
 log = logging.getLogger("finmatch.payscore")
 
@@ -89,7 +90,7 @@ def _settings_value(text: object) -> object:
 def serialise_groups(table: pa.Table) -> tuple[list[Position], list[bytes]]:
     """Positions ``(updated_at, id)`` and JSON bytes per row; rows without id or updated_at are skipped."""
     if "id" not in table.column_names or "updated_at" not in table.column_names:
-        raise ValueError("a screening_groups file needs id and updated_at columns")
+        raise UnservableFile("a screening_groups file needs id and updated_at columns")
     if not pa.types.is_string(table["id"].type):
         table = table.set_column(table.column_names.index("id"), "id", pc.cast(table["id"], pa.string()))
     if table["updated_at"].type != TS_US_UTC:
@@ -151,6 +152,8 @@ class PayScoreStore(LandedStore):
             if not chosen:
                 return []
             high = snapshot.keys[-1].updated_at_us
+            if high > MAX_US - len(chosen):
+                return []  # no room left for later versions a client could parse
             entries: list[Entry] = []
             for step, index in enumerate(chosen, start=1):
                 row = orjson.loads(snapshot.payloads[index])
@@ -235,13 +238,14 @@ class ScreeningGroupPage(BaseModel):
 
 
 class PayScoreHealth(BaseModel):
-    status: str = Field(examples=["ok"])
+    status: Status = Field(examples=[OK], description=STATUS_DESCRIPTION)
     records: int = Field(ge=0, description="Screening groups served (latest versions).")
     files: int = Field(ge=0)
     high_water_updated_at: str | None = Field(description="The latest updated_at; null while empty.")
     drift_requests_left: int | None = Field(
         description="Data requests that will still drift the feed: 0 when stable, null when unlimited."
     )
+    gap: HealthGap | None = Field(description=GAP_DESCRIPTION)
 
 
 _RULES = {"page": _PAGE_RULE, "per_page": _PER_PAGE_RULE, "updated_since": _SINCE_RULE}
@@ -278,12 +282,16 @@ def create_api(store: PayScoreStore, api_key: str, drift: DriftConfig | None = N
 
     install_error_handlers(app, _RULES, log, unauthorized_headers={"WWW-Authenticate": "Bearer"})
 
-    @app.get("/health", response_model=PayScoreHealth, summary="Liveness and feed size (no key needed)")
+    @app.get(
+        "/health",
+        response_model=PayScoreHealth,
+        summary="Liveness, feed size and any landed day that stops the feed (no key needed)",
+    )
     async def health() -> Response:
         snapshot = await store.current_snapshot()
         high = snapshot.high_water
         body = {
-            "status": "ok",
+            **gap_fields(snapshot),
             "records": len(snapshot),
             "files": snapshot.files,
             "high_water_updated_at": iso_micros(high.updated_at_us) if high else None,

@@ -36,7 +36,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from finmatch_platform.settings import DEFAULT_API_PORT
+from finmatch_platform.settings import DEFAULT_API_PORT, SettingsError, optional_secret
 
 from . import faults, serving
 
@@ -104,7 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serving.fail(
             PROG, f"--profile / FINMATCH_API_PROFILE must be one of {', '.join(PROFILES)}, not {args.profile!r}"
         )
-    cursor_secret = serving.env_value(environ, "FINMATCH_CURSOR_SECRET")
+    try:
+        cursor_secret = optional_secret("FINMATCH_CURSOR_SECRET", environ)
+    except SettingsError as exc:
+        return serving.fail(PROG, str(exc))
 
     # Imported late: --help and configuration errors answer without loading pyarrow and FastAPI.
     from .app import create_app

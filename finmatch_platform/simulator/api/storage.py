@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from finmatch_platform.simulator.pagination import Position
 
-from .landed import ISO_UTC_MICROS, TS_US_UTC, LandedStore
+from .landed import ISO_UTC_MICROS, TS_US_UTC, LandedStore, UnservableFile
 
 ENTITY = "fpr_records"
 
@@ -75,7 +75,7 @@ def serialise_table(table: pa.Table, vendor_ids: bool = False) -> tuple[list[Pos
     if "_deleted" not in table.column_names:
         table = table.append_column("_deleted", pa.array([False] * table.num_rows, pa.bool_()))
     if "record_id" not in table.column_names or "updated_at" not in table.column_names:
-        raise ValueError("an fpr_records file needs record_id and updated_at columns")
+        raise UnservableFile("an fpr_records file needs record_id and updated_at columns")
     if not pa.types.is_string(table["record_id"].type):
         table = table.set_column(
             table.column_names.index("record_id"), "record_id", pc.cast(table["record_id"], pa.string())

@@ -515,7 +515,7 @@ def test_the_server_refuses_to_start_without_an_api_key(tmp_path: Path) -> None:
 def test_an_out_of_range_fault_setting_stops_the_server_naming_the_variable(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "FINMATCH_API_KEY": "k",
+        "FINMATCH_API_KEY": FPR_TEST_API_KEY,
         "FINMATCH_LANDING_DIR": str(tmp_path),
         "FINMATCH_FAULT_ERROR_RATE": "1.5",
     }
@@ -934,7 +934,7 @@ def test_the_profile_flag_overrides_the_variable_and_a_bad_profile_stops_the_ser
 
     env = {
         **os.environ,
-        "FINMATCH_API_KEY": "k",
+        "FINMATCH_API_KEY": FPR_TEST_API_KEY,
         "FINMATCH_LANDING_DIR": str(tmp_path),
         "FINMATCH_API_PROFILE": "strict",
     }

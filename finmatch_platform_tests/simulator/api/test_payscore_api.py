@@ -90,6 +90,7 @@ def test_health_answers_without_a_key_with_the_count_and_the_high_water_mark(
         "files": 4,
         "high_water_updated_at": expected[-1]["updated_at"],
         "drift_requests_left": 0,
+        "gap": None,
     }
 
 
@@ -308,7 +309,7 @@ def test_a_retrying_client_gets_the_whole_feed_through_faults(start_payscore_api
 
 
 def test_an_out_of_range_fault_setting_stops_the_server_naming_its_variable(tmp_path: Path) -> None:
-    env = {**os.environ, "FINMATCH_PAYSCORE_API_KEY": "k", "FINMATCH_PAYSCORE_FAULT_ERROR_RATE": "2"}
+    env = {**os.environ, "FINMATCH_PAYSCORE_API_KEY": PAYSCORE_TEST_API_KEY, "FINMATCH_PAYSCORE_FAULT_ERROR_RATE": "2"}
     result = subprocess.run(
         [str(_SERVER), "--landing-dir", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60
     )
