@@ -33,7 +33,7 @@ from finmatch_platform.landing_zone import layout as landing
 from finmatch_platform.landing_zone import schemas
 
 TARGET_RECORDS_PER_S = 30_000
-API_KEY = "bench-api-key"
+API_KEY = "bench-api-key-0123"
 START_DAY = dt.date(2026, 10, 1)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -3,7 +3,8 @@
 The counterpart of the FPR vendor SDK's ``debug_and_reset.sh``: delete a local DuckDB file and its
 checkpoint log, sync the source into it from the start through the real engine (logging each
 request's parameters and each checkpoint), print sample rows with PII columns as tokens or
-``[REDACTED]``, the operation summary and the next sync state. Keys come only from the environment.
+``[REDACTED]``, the operation summary and the next sync state. Keys come only from the environment;
+a key that is set must be at least 16 bytes, checked before anything is deleted.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from finmatch_platform.resources.vendor_apis import (
     VendorApiResource,
     invalid_settings,
 )
-from finmatch_platform.settings import Settings, SettingsError
+from finmatch_platform.settings import (
+    API_KEY_ENV,
+    API_URL_ENV,
+    PAYSCORE_API_KEY_ENV,
+    PAYSCORE_BASE_URL_ENV,
+    Settings,
+    SettingsError,
+    optional_secret,
+)
 
 log = logging.getLogger("finmatch.connector_debug")
 
@@ -52,15 +61,18 @@ class _LoggingClient(RestClient):
 def build_resource(
     source: str, settings: Settings, environ: Mapping[str, str], base_url: str | None, page_size: int | None
 ) -> VendorApiResource:
-    """The source's resource as the platform configures it; an empty key fails at the first request."""
+    """The source's resource as the platform configures it; a short key fails here, an empty one at
+    the first request."""
+    key = optional_secret(API_KEY_ENV if source == "fpr" else PAYSCORE_API_KEY_ENV, environ) or ""
+    insecure = settings.allow_insecure_http
     try:
         if source == "fpr":
             fpr = {"base_url": base_url or settings.api_url, "api_key_header": settings.api_key_header}
-            return FprApiResource(api_key=environ.get("FINMATCH_API_KEY", ""), **fpr, **_given(page_size=page_size))
+            return FprApiResource(api_key=key, allow_insecure_http=insecure, **fpr, **_given(page_size=page_size))
         payscore = {**settings.payscore, **_given(base_url=base_url, max_records_per_page=page_size)}
-        return PayScoreApiResource(api_key=environ.get("FINMATCH_PAYSCORE_API_KEY", ""), **payscore)
+        return PayScoreApiResource(api_key=key, allow_insecure_http=insecure, **payscore)
     except ValidationError as exc:
-        url_env = "FINMATCH_API_URL" if source == "fpr" else "FINMATCH_PAYSCORE_BASE_URL"
+        url_env = API_URL_ENV if source == "fpr" else PAYSCORE_BASE_URL_ENV
         names = {"base_url": f"--base-url or {url_env}", "api_key_header": "FINMATCH_API_KEY_HEADER"}
         if page_size:  # else the PayScore page size came from its variable
             names |= dict.fromkeys(("page_size", "max_records_per_page"), "--page-size")
@@ -177,9 +189,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     db = (args.db or settings.data_dir / "debug" / f"{args.source}.duckdb").resolve()
     if db == settings.warehouse_path.resolve():
         raise SettingsError(f"{db} is the platform's warehouse: pass a debug file of its own with --db")
-    masking_key = environ.get(KEY_ENV_VAR) or None
+    masking_key = optional_secret(KEY_ENV_VAR, environ)  # a short key fails now, before anything is deleted
     if masking_key:
-        key_id(masking_key)  # a short key fails now, before anything is deleted
+        key_id(masking_key)
     policy = load_policy()
     print(f"✓ Detected table name: {source.table}\n{RULE}\n{'FinMatch Connector Debug & Reset':^59}\n{RULE}\n")
     log_dir, files = debug_files(db, source.name)

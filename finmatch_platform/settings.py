@@ -7,9 +7,12 @@ environment and are never printed. ``make run`` generates local ones on first st
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The repository root in a checkout (the package is installed editable); data lives beside it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +22,20 @@ DEFAULT_API_PORT = 8765
 DEFAULT_HISTORY_DAYS = 30
 DEFAULT_SENSOR_INTERVAL_S = 30
 DEFAULT_PAYSCORE_PORT = 8766
+
+# Every key is at least this long: shorter ones are guessable (and HMAC keys weaker than the hash).
+MIN_KEY_BYTES = 16
+API_KEY_ENV = "FINMATCH_API_KEY"
+PAYSCORE_API_KEY_ENV = "FINMATCH_PAYSCORE_API_KEY"
+MASKING_KEY_ENV = "FINMATCH_MASKING_KEY"
+# The keys the Dagster code location uses (LLM keys are added per configured endpoint).
+PLATFORM_KEYS = (API_KEY_ENV, PAYSCORE_API_KEY_ENV, MASKING_KEY_ENV)
+# LLM endpoints may name only variables with this prefix as their key (api_key_env), so no
+# configuration can send another secret (the masking key, say) to an endpoint as a Bearer token.
+LLM_KEY_ENV_PREFIX = "FINMATCH_LLM_"
+ALLOW_INSECURE_HTTP_ENV = "FINMATCH_ALLOW_INSECURE_HTTP"
+API_URL_ENV = "FINMATCH_API_URL"
+PAYSCORE_BASE_URL_ENV = "FINMATCH_PAYSCORE_BASE_URL"
 
 
 class SettingsError(ValueError):
@@ -74,6 +91,9 @@ class Settings:
     # FINMATCH_PAYSCORE_*: the PayScore connector's settings, passed as they are to its resource,
     # which validates each against its range (resources/vendor_apis.py).
     payscore: dict[str, object] = field(default_factory=dict)
+    # FINMATCH_ALLOW_INSECURE_HTTP=1: plain http:// to hosts that are not loopback (keys travel
+    # unencrypted); off, such a URL is refused when its resource is made.
+    allow_insecure_http: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,6 +114,7 @@ class Settings:
             automation=_int("FINMATCH_AUTOMATION", 1, 0, 1) == 1,
             api_key_header=_env("FINMATCH_API_KEY_HEADER") or "api_key",
             payscore=_payscore_env(),
+            allow_insecure_http=_int(ALLOW_INSECURE_HTTP_ENV, 0, 0, 1) == 1,
         )
 
 
@@ -144,9 +165,66 @@ def _payscore_env() -> dict[str, object]:
     return values
 
 
-def require_secret(name: str) -> str:
-    """A secret from the environment, or an error that says how to provide it (never its value)."""
-    value = _env(name)
+def check_secret(name: str, value: str) -> str:
+    """``value`` if it is long enough for a key; the error names ``name``, never the value."""
+    if len(value.encode("utf-8")) < MIN_KEY_BYTES:
+        raise SettingsError(
+            f"{name} is too short: a key must be at least {MIN_KEY_BYTES} bytes "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
+def require_secret(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """A secret from the environment (at least MIN_KEY_BYTES long), or an error that says how to
+    provide it (never its value)."""
+    value = (os.environ if environ is None else environ).get(name) or None
     if value is None:
         raise SettingsError(f"{name} is not set. Export it (make run generates a local one in .finmatch/secrets.env).")
-    return value
+    return check_secret(name, value)
+
+
+def optional_secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret that may be unset (``None``); when set it must be long enough, as any key."""
+    value = (os.environ if environ is None else environ).get(name) or None
+    return None if value is None else check_secret(name, value)
+
+
+def require_secrets(names: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
+    """Every named key is set and long enough: called when a process starts, so a bad key stops
+    it there rather than failing its first request."""
+    for name in dict.fromkeys(names):
+        require_secret(name, environ)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secure_url(url: str, variable: str, *, allow_insecure: bool) -> str:
+    """``url`` without its trailing slash, if keys may be sent to it: https, or http to loopback
+    (or anywhere when ``allow_insecure``). The error names ``variable``, the setting that holds it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{variable} must be an http:// or https:// URL with a host, got {_shown(url)!r}")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"{variable} is {_shown(url)!r}: plain http:// is allowed only to loopback hosts (127.0.0.0/8, ::1, "
+            f"localhost), since keys would cross the network unencrypted; use https://, or set "
+            f"{ALLOW_INSECURE_HTTP_ENV}=1 to allow it"
+        )
+    return url.rstrip("/")
+
+
+def _shown(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

@@ -10,7 +10,8 @@
   is spoken by hosted APIs and local servers alike (vLLM, llama.cpp, Ollama, LM Studio).
 
 Failures are typed (``LlmAuthError``, ``LlmTimeoutError``...) with messages that say what to fix
-and never contain the key. Retries follow the platform's retry rules (``lib.retry``): timeouts,
+and never contain the key. The key never follows a redirect (a 3xx is an error naming its target),
+and plain http:// is accepted only to a loopback host unless the settings allow it. Retries follow the platform's retry rules (``lib.retry``): timeouts,
 dropped connections, 429 and 5xx are retried with jittered exponential backoff (``Retry-After``
 honoured, capped) within an attempt count and a time budget; 401/403 and other 4xx fail at once.
 
@@ -25,11 +26,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urljoin
 
 import orjson
 import requests
 
 from finmatch_platform.lib.retry import RetryPolicy, backoff_delay, parse_retry_after, server_message
+from finmatch_platform.settings import secure_url
 
 OFFLINE = "offline"
 PROVIDER_OFFLINE = "offline"
@@ -130,6 +133,10 @@ class EndpointSettings:
     temperature: float = 0.2
     max_tokens: int = 2000
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, budget_s=300.0, base_delay_s=1.0))
+    # Plain http:// to a host that is not loopback (FINMATCH_ALLOW_INSECURE_HTTP=1), and the
+    # setting the base URL came from, for messages.
+    allow_insecure_http: bool = False
+    url_env: str = "FINMATCH_LLM_BASE_URL"
 
     @property
     def url(self) -> str:
@@ -152,6 +159,10 @@ class OpenAICompatibleProvider:
             raise LlmConfigError(
                 f"LLM endpoint {settings.name!r}: base_url must start with http:// or https://, got {settings.base_url!r}"
             )
+        try:
+            secure_url(settings.base_url, settings.url_env, allow_insecure=settings.allow_insecure_http)
+        except ValueError as exc:
+            raise LlmConfigError(f"LLM endpoint {settings.name!r}: {exc}") from None
         self.settings = settings
         self.name = settings.name
         self.model = settings.model
@@ -186,8 +197,13 @@ class OpenAICompatibleProvider:
             attempt += 1
             retry_after: float | None = None
             try:
+                # Never followed: requests would re-send the body, and to the same host the key too.
                 response = self._session.post(
-                    s.url, data=body, headers=headers, timeout=(min(_CONNECT_TIMEOUT_S, s.timeout_s), s.timeout_s)
+                    s.url,
+                    data=body,
+                    headers=headers,
+                    timeout=(min(_CONNECT_TIMEOUT_S, s.timeout_s), s.timeout_s),
+                    allow_redirects=False,
                 )
             except requests.Timeout:
                 problem, error = f"timed out after {s.timeout_s:g} s", LlmTimeoutError
@@ -197,6 +213,13 @@ class OpenAICompatibleProvider:
                 status = response.status_code
                 if 200 <= status < 300:
                     return self._completion(response, attempt, time.monotonic() - started)
+                if 300 <= status < 400:
+                    location = response.headers.get("Location")
+                    target = urljoin(s.url, location) if location else "(no Location header)"
+                    raise LlmRequestError(
+                        f"{self._where()} answered HTTP {status} redirecting to {target!r}; redirects are not "
+                        f"followed, so the key is never sent to another address: set {s.url_env} to the final URL"
+                    )
                 message = self._redact(_error_message(response.content))
                 described = f"HTTP {status}{': ' + message if message else ''}"
                 if status in (401, 403):

@@ -22,6 +22,7 @@ from typing import Any
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import Field
 
+from finmatch_platform.resources.deployment import FixedByDeployment
 from finmatch_platform.resources.warehouse import WarehouseResource
 from finmatch_platform.settings import PROJECT_ROOT
 
@@ -108,7 +109,7 @@ def dbt_manifest() -> Path:
     return prepare_dbt_project(dbt_project())
 
 
-class WarehouseDbtCliResource(DbtCliResource):
+class WarehouseDbtCliResource(FixedByDeployment, DbtCliResource):
     """``DbtCliResource`` that points dbt's profile at the warehouse file of this deployment."""
 
     warehouse_path: str = Field(description="The DuckDB warehouse file dbt reads and writes.")

@@ -6,9 +6,10 @@ import dagster as dg
 from pydantic import Field
 
 from finmatch_platform.lib.masking import Policy, load_policy
+from finmatch_platform.resources.deployment import FixedByDeployment
 
 
-class MaskingResource(dg.ConfigurableResource):
+class MaskingResource(FixedByDeployment, dg.ConfigurableResource):
     """The policy file (YAML, in the repo) and the HMAC key for PII tokens.
 
     The key comes only from the environment (``FINMATCH_MASKING_KEY``); changing it changes

@@ -8,11 +8,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from finmatch_platform.resources.deployment import FixedByDeployment
 from finmatch_platform.simulator.generation import GenerationConfig
 from finmatch_platform.simulator.generation.config import MAX_CUSTOMERS, MAX_DAILY_NEW_CUSTOMERS, MAX_SEED
 
 
-class SyntheticSourceResource(dg.ConfigurableResource):
+class SyntheticSourceResource(FixedByDeployment, dg.ConfigurableResource):
     """Seeded generator settings and the landing directory it writes to.
 
     The sizes carry the generator's ranges as ``Field`` bounds, so a bad value fails when the

@@ -3,7 +3,8 @@
 Each resource only reads and validates configuration (pydantic ``Field`` ranges: an invalid
 value fails with the field's name and its bound); the connector engine in ``lib.connectors``
 does the work, so tests can run it without Dagster and assets stay thin. Keys come from the
-environment through ``dg.EnvVar`` and never appear in a repr, a log line or a message.
+environment through ``dg.EnvVar`` and never appear in a repr, a log line or a message. A base URL
+must be https unless its host is loopback or FINMATCH_ALLOW_INSECURE_HTTP=1 (``allow_insecure_http``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from finmatch_platform.lib.connectors import sources
 from finmatch_platform.lib.connectors.declaration import RestSource
 from finmatch_platform.lib.connectors.http import RestClient
 from finmatch_platform.lib.connectors.paging import Changes, RestPager
 from finmatch_platform.lib.retry import RetryPolicy
-from finmatch_platform.settings import SettingsError, payscore_variable
+from finmatch_platform.resources.deployment import FixedByDeployment
+from finmatch_platform.settings import (
+    API_KEY_ENV,
+    API_URL_ENV,
+    PAYSCORE_API_KEY_ENV,
+    PAYSCORE_BASE_URL_ENV,
+    SettingsError,
+    payscore_variable,
+    secure_url,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,10 +48,15 @@ PAYSCORE_BASE_URLS = {
 }
 
 
-class VendorApiResource(dg.ConfigurableResource):
+class VendorApiResource(FixedByDeployment, dg.ConfigurableResource):
     """What every REST source shares: connection, retries, checkpoints. Subclasses declare the source."""
 
     api_key: str = Field(description="API key. Use dg.EnvVar(...) so it is read at run time.", repr=False)
+    # Declared before the subclasses' base_url, so its validator sees it.
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Allow plain http:// to hosts that are not loopback (FINMATCH_ALLOW_INSECURE_HTTP=1).",
+    )
     request_timeout_s: float = Field(default=30.0, ge=5, le=300, description="Timeout of one request (5-300 s).")
     retry_attempts: int = Field(default=5, ge=1, le=10, description="Attempts per request, the first included (1-10).")
     retry_budget_s: float = Field(
@@ -64,8 +79,9 @@ class VendorApiResource(dg.ConfigurableResource):
         description="Merge the checkpoint log into the warehouse every this many records (1-1,000,000), and at the end.",
     )
 
-    # The variable the key comes from, named in messages.
+    # The variables the key and the URL come from, named in messages.
     KEY_ENV: ClassVar[str] = "the API key variable"
+    URL_ENV: ClassVar[str] = "the API URL variable"
 
     # -- what a subclass provides -------------------------------------------------------------
 
@@ -92,6 +108,8 @@ class VendorApiResource(dg.ConfigurableResource):
             source.auth,
             api_name=f"the {source.name} API",
             key_env=self.KEY_ENV,
+            url_env=self.URL_ENV,
+            allow_insecure_http=self.allow_insecure_http,
             timeout_s=self.request_timeout_s,
             policy=RetryPolicy(max_attempts=self.retry_attempts, budget_s=self.retry_budget_s),
             rng=rng,
@@ -149,10 +167,10 @@ def invalid_settings(source: str, exc: ValidationError, names: Mapping[str, str]
     return SettingsError(f"invalid {source} setting: {problems}")
 
 
-def _check_url(value: str) -> str:
+def _check_url(value: str, info: ValidationInfo, variable: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
-    return value.rstrip("/")
+    return secure_url(value, variable, allow_insecure=bool(info.data.get("allow_insecure_http")))
 
 
 class FprApiResource(VendorApiResource):
@@ -163,12 +181,13 @@ class FprApiResource(VendorApiResource):
         default="api_key", description="The header the key is sent in: the documented api_key, or x-api-key."
     )
     page_size: int = Field(default=100, ge=1, le=sources.FPR_MAX_PAGE_SIZE, description="Records per request (1-200).")
-    KEY_ENV: ClassVar[str] = "FINMATCH_API_KEY"
+    KEY_ENV: ClassVar[str] = API_KEY_ENV
+    URL_ENV: ClassVar[str] = API_URL_ENV
 
     @field_validator("base_url")
     @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return _check_url(value)
+    def _check_base_url(cls, value: str, info: ValidationInfo) -> str:
+        return _check_url(value, info, cls.URL_ENV)
 
     def declaration(self) -> RestSource:
         return sources.fpr_records(self.api_key_header)
@@ -202,12 +221,13 @@ class PayScoreApiResource(VendorApiResource):
     )
     enable_screening_groups: bool = Field(default=True, description="Sync screening groups at all.")
     sync_frequency_hours: int = Field(default=4, ge=1, le=24, description="Hours between scheduled syncs (1-24).")
-    KEY_ENV: ClassVar[str] = "FINMATCH_PAYSCORE_API_KEY"
+    KEY_ENV: ClassVar[str] = PAYSCORE_API_KEY_ENV
+    URL_ENV: ClassVar[str] = PAYSCORE_BASE_URL_ENV
 
     @field_validator("base_url")
     @classmethod
-    def _check_base_url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url(value)
+    def _check_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_url(value, info, cls.URL_ENV)
 
     def declaration(self) -> RestSource:
         return sources.screening_groups()

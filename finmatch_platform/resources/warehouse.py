@@ -12,11 +12,12 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from finmatch_platform.constants import SCHEMA_MASKED, SCHEMA_META, SCHEMA_RAW
+from finmatch_platform.resources.deployment import FixedByDeployment
 
 _LOCK_POLL_S = 0.25
 
 
-class WarehouseResource(DuckDBResource):
+class WarehouseResource(FixedByDeployment, DuckDBResource):
     """The DuckDB warehouse file.
 
     DuckDB allows one writing process per file. Orchestration already queues writers (a pool of

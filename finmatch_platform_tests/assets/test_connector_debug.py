@@ -208,11 +208,30 @@ def test_with_a_masking_key_the_pii_columns_show_their_tokens(
 
 
 def test_a_wrong_key_exits_1_with_a_message_naming_its_variable(fpr_api: LiveApi, tmp_path: Path) -> None:
-    result = _run(["fpr", "--base-url", fpr_api.base_url, "--yes"], _env(tmp_path, FINMATCH_API_KEY="wrong-key-77aa"))
+    result = _run(
+        ["fpr", "--base-url", fpr_api.base_url, "--yes"], _env(tmp_path, FINMATCH_API_KEY="wrong-key-77aa-0b5c9e")
+    )
 
     assert result.returncode == 1
     assert "error:" in result.stderr and "check FINMATCH_API_KEY" in result.stderr
-    assert "wrong-key-77aa" not in result.stdout + result.stderr
+    assert "wrong-key-77aa-0b5c9e" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "variable"),
+    [("fpr", "FINMATCH_API_KEY"), ("payscore", "FINMATCH_PAYSCORE_API_KEY"), ("fpr", "FINMATCH_MASKING_KEY")],
+)
+def test_a_short_key_exits_1_naming_its_variable_before_anything_is_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], source: str, variable: str
+) -> None:
+    db = tmp_path / "debug.duckdb"
+    db.write_bytes(b"previous run")
+    _set_env(monkeypatch, tmp_path, **{variable: "short-key-15byt"})
+
+    assert main([source, "--db", str(db), "--base-url", "http://127.0.0.1:9", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert f"{variable} is too short: a key must be at least 16 bytes" in err and "short-key-15byt" not in err
+    assert db.read_bytes() == b"previous run"
 
 
 def test_a_missing_payscore_key_exits_1_naming_its_variable(

@@ -21,7 +21,14 @@ import pytest
 
 from finmatch_platform.definitions import build_definitions, defs
 from finmatch_platform.landing_zone.schemas import BULK_LOADED_ENTITIES, ENTITIES
-from finmatch_platform.settings import Settings
+from finmatch_platform.settings import (
+    MIN_KEY_BYTES,
+    PLATFORM_KEYS,
+    Settings,
+    SettingsError,
+    optional_secret,
+    require_secret,
+)
 from finmatch_platform_tests.helpers.core import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -37,6 +44,8 @@ SETTINGS = Settings(
     daily_new_customers=5,
     api_url="http://127.0.0.1:8765",
 )
+# The keys the code location checks when it loads, each long enough and distinctive.
+KEYS = {name: f"definitions-test-{name.lower()}" for name in PLATFORM_KEYS}
 
 # Runs in a fresh interpreter: records every dbt process started and every manifest opened while
 # the named modules are imported (and, with --build, while the definitions are built).
@@ -69,7 +78,12 @@ print(json.dumps({
 
 def _probe(*modules: str) -> dict[str, Any]:
     completed = subprocess.run(
-        [sys.executable, "-c", _PROBE, *modules], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _PROBE, *modules],
+        cwd=ROOT,
+        env={**os.environ, **KEYS},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -191,14 +205,101 @@ def test_every_asset_explains_itself_with_a_description_owner_and_kinds() -> Non
         assert node.kinds, key
 
 
-def test_defs_is_what_dagster_loads_lazily() -> None:
+def _platform_env(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None:
+    for name in [n for n in os.environ if n.startswith("FINMATCH_LLM_")]:
+        monkeypatch.delenv(name)
+    for name, value in {**KEYS, **overrides}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+def test_defs_is_what_dagster_loads_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    _platform_env(monkeypatch)
     assert isinstance(defs(), dg.Definitions)
 
 
-@pytest.mark.parametrize("target", [["-w", "workspace.yaml"], ["-m", "finmatch_platform.definitions"]])
-def test_dagster_definitions_validate_passes(tmp_path: Path, target: list[str]) -> None:
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    completed = subprocess.run(
+@pytest.mark.parametrize("name", PLATFORM_KEYS)
+def test_a_short_key_stops_the_code_location_from_loading_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    short = "s3cret-15-bytes"
+    assert len(short) == MIN_KEY_BYTES - 1
+    _platform_env(monkeypatch, **{name: short})
+
+    with pytest.raises(
+        SettingsError, match=f"{name} is too short: a key must be at least {MIN_KEY_BYTES} bytes"
+    ) as info:
+        defs()
+    assert short not in str(info.value)
+
+    _platform_env(monkeypatch, **{name: short + "x"})  # exactly the minimum is enough
+    assert isinstance(defs(), dg.Definitions)
+
+
+@pytest.mark.parametrize("name", PLATFORM_KEYS)
+def test_a_missing_key_stops_the_code_location_from_loading_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    _platform_env(monkeypatch, **{name: None})
+    with pytest.raises(SettingsError, match=f"{name} is not set"):
+        defs()
+
+
+def test_the_key_of_a_configured_llm_endpoint_is_checked_when_the_code_location_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _platform_env(
+        monkeypatch,
+        FINMATCH_LLM_BASE_URL="https://llm.example/v1",
+        FINMATCH_LLM_MODEL="m",
+        FINMATCH_LLM_API_KEY="sk-short",
+    )
+    with pytest.raises(SettingsError, match="FINMATCH_LLM_API_KEY is too short") as info:
+        defs()
+    assert "sk-short" not in str(info.value)
+
+    monkeypatch.setenv("FINMATCH_LLM_API_KEY_ENV", "")  # a server without auth needs no key
+    assert isinstance(defs(), dg.Definitions)
+
+
+def test_a_short_key_fails_dagsters_own_load_of_the_code_location(tmp_path: Path) -> None:
+    env = {**os.environ, **KEYS, "DAGSTER_HOME": str(tmp_path), "FINMATCH_MASKING_KEY": "too-short"}
+    completed = _validate(["-m", "finmatch_platform.definitions"], env)
+    assert completed.returncode != 0
+    output = completed.stdout + completed.stderr
+    assert f"FINMATCH_MASKING_KEY is too short: a key must be at least {MIN_KEY_BYTES} bytes" in output
+    assert "too-short" not in output
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"api_url": "http://fpr.example:8765"}, "FINMATCH_API_URL"),
+        ({"payscore": {"base_url": "http://payscore.example"}}, "FINMATCH_PAYSCORE_BASE_URL"),
+    ],
+)
+def test_plain_http_to_a_remote_vendor_is_refused_when_the_definitions_are_built(
+    change: dict[str, Any], variable: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"{variable}: .*plain http:// is allowed only to loopback hosts") as info:
+        build_definitions(replace(SETTINGS, **change))
+    assert "FINMATCH_ALLOW_INSECURE_HTTP=1" in str(info.value)
+
+    allowed = build_definitions(replace(SETTINGS, allow_insecure_http=True, **change))
+    assert isinstance(allowed, dg.Definitions)
+
+
+def test_plain_http_to_a_remote_llm_is_refused_when_the_definitions_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    _platform_env(monkeypatch, FINMATCH_LLM_BASE_URL="http://llm.example/v1", FINMATCH_LLM_MODEL="m")
+    with pytest.raises(SettingsError, match="FINMATCH_LLM_BASE_URL.*plain http:// is allowed only to loopback hosts"):
+        build_definitions(SETTINGS)
+    assert isinstance(build_definitions(replace(SETTINGS, allow_insecure_http=True)), dg.Definitions)
+
+
+def _validate(target: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", *target],
         cwd=ROOT,
         env=env,
@@ -206,4 +307,45 @@ def test_dagster_definitions_validate_passes(tmp_path: Path, target: list[str]) 
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.parametrize("target", [["-w", "workspace.yaml"], ["-m", "finmatch_platform.definitions"]])
+def test_dagster_definitions_validate_passes(tmp_path: Path, target: list[str]) -> None:
+    completed = _validate(target, {**os.environ, **KEYS, "DAGSTER_HOME": str(tmp_path)})
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# --------------------------------------------------------------------------- keys at startup
+
+
+def test_require_secret_names_the_variable_and_the_minimum_never_the_value() -> None:
+    assert require_secret("FINMATCH_X_KEY", {"FINMATCH_X_KEY": "k" * MIN_KEY_BYTES}) == "k" * MIN_KEY_BYTES
+    with pytest.raises(SettingsError, match=f"FINMATCH_X_KEY is too short: a key must be at least {MIN_KEY_BYTES}"):
+        require_secret("FINMATCH_X_KEY", {"FINMATCH_X_KEY": "k" * (MIN_KEY_BYTES - 1)})
+    with pytest.raises(SettingsError, match="FINMATCH_X_KEY is not set"):
+        require_secret("FINMATCH_X_KEY", {"FINMATCH_X_KEY": ""})
+    # Bytes, not characters: eight two-byte characters are long enough.
+    assert require_secret("FINMATCH_X_KEY", {"FINMATCH_X_KEY": "é" * 8}) == "é" * 8
+    assert optional_secret("FINMATCH_CURSOR_SECRET", {}) is None
+    with pytest.raises(SettingsError, match="FINMATCH_CURSOR_SECRET is too short") as info:
+        optional_secret("FINMATCH_CURSOR_SECRET", {"FINMATCH_CURSOR_SECRET": "cursor-secret"})
+    assert "cursor-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "variable"),
+    [("finmatch-api", "FINMATCH_API_KEY"), ("finmatch-payscore-api", "FINMATCH_PAYSCORE_API_KEY")],
+)
+def test_a_vendor_api_simulator_refuses_a_short_key_at_startup(tmp_path: Path, command: str, variable: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINMATCH_")}
+    env.update({variable: "short-api-key", "FINMATCH_LANDING_DIR": str(tmp_path)})
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name(command)), "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode != 0
+    assert f"{variable} is too short: a key must be at least {MIN_KEY_BYTES} bytes" in completed.stderr
+    assert "short-api-key" not in completed.stdout + completed.stderr

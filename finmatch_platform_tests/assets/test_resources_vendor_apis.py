@@ -201,3 +201,24 @@ def test_a_wrong_key_in_the_environment_fails_the_run_with_the_message(
 
     with pytest.raises(AuthError, match="check FINMATCH_API_KEY"):
         dg.materialize([_extraction_asset(tmp_path / "warehouse.duckdb")], resources={"fpr_api": resource})
+
+
+@pytest.mark.parametrize(
+    ("resource", "variable"),
+    [(FprApiResource, "FINMATCH_API_URL"), (PayScoreApiResource, "FINMATCH_PAYSCORE_BASE_URL")],
+)
+def test_plain_http_to_a_remote_host_is_refused_when_the_resource_is_made_naming_the_variable(
+    resource: type[FprApiResource | PayScoreApiResource], variable: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        resource(base_url="http://vendor.example:8765", api_key="k")
+    assert refused.value.errors()[0]["loc"] == ("base_url",)
+    message = str(refused.value)
+    assert f"{variable} is 'http://vendor.example:8765': plain http:// is allowed only to loopback hosts" in message
+    assert "FINMATCH_ALLOW_INSECURE_HTTP=1" in message
+
+    allowed = resource(base_url="http://vendor.example:8765", api_key="k", allow_insecure_http=True)
+    with allowed.client() as client:  # the client is told too, so it does not refuse the URL again
+        assert client.base_url == "http://vendor.example:8765"
+    assert resource(base_url="https://vendor.example", api_key="k").resolved_base_url() == "https://vendor.example"
+    assert resource(base_url="http://localhost:8765/", api_key="k").resolved_base_url() == "http://localhost:8765"

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from pydantic import ValidationError
 
 from finmatch_platform.lib.llm import (
     ChatRequest,
@@ -156,16 +157,16 @@ def test_the_resource_offers_offline_and_every_named_endpoint(tmp_path, stand_in
 
 
 def test_a_missing_key_names_the_variable_to_set(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FINMATCH_TEST_ABSENT_KEY", raising=False)
+    monkeypatch.delenv("FINMATCH_LLM_TEST_ABSENT_KEY", raising=False)
     resource = LlmResource(
         data_dir=str(tmp_path),
         endpoints=[
             LlmEndpoint(
-                name="remote", base_url="http://127.0.0.1:1/v1", model="m", api_key_env="FINMATCH_TEST_ABSENT_KEY"
+                name="remote", base_url="http://127.0.0.1:1/v1", model="m", api_key_env="FINMATCH_LLM_TEST_ABSENT_KEY"
             )
         ],
     )
-    with pytest.raises(LlmConfigError, match="set the environment variable FINMATCH_TEST_ABSENT_KEY"):
+    with pytest.raises(LlmConfigError, match="set the environment variable FINMATCH_LLM_TEST_ABSENT_KEY"):
         resource.provider("remote")
     # A local server without auth: no key variable, no Authorization header.
     open_endpoint = LlmResource(
@@ -210,3 +211,34 @@ def test_a_default_model_must_be_configured_and_names_unique() -> None:
         endpoints_from_env({"FINMATCH_LLM_BASE_URL": "http://x/v1", "FINMATCH_LLM_MODEL": "offline"})
     with pytest.raises(SettingsError, match="JSON list"):
         endpoints_from_env({"FINMATCH_LLM_ENDPOINTS": "{not json"})
+
+
+@pytest.mark.parametrize("variable", ["FINMATCH_MASKING_KEY", "FINMATCH_API_KEY", "HOME", "FINMATCH_LLMX_KEY"])
+def test_an_endpoint_key_may_come_only_from_a_finmatch_llm_variable(variable: str) -> None:
+    with pytest.raises(ValidationError, match="api_key_env must name a variable starting with FINMATCH_LLM_"):
+        LlmEndpoint(name="n", base_url="https://llm.example/v1", model="m", api_key_env=variable)
+    listed = json.dumps([{"name": "n", "base_url": "https://llm.example/v1", "model": "m", "api_key_env": variable}])
+    with pytest.raises(
+        SettingsError,
+        match=r"^invalid FINMATCH_LLM_ENDPOINTS entry \[0\]\.api_key_env: .*must name a variable starting",
+    ):
+        endpoints_from_env({"FINMATCH_LLM_ENDPOINTS": listed})
+    single = {"FINMATCH_LLM_BASE_URL": "https://llm.example/v1", "FINMATCH_LLM_MODEL": "m"}
+    with pytest.raises(SettingsError, match="FINMATCH_LLM_API_KEY_ENV: .*starting with FINMATCH_LLM_"):
+        endpoints_from_env({**single, "FINMATCH_LLM_API_KEY_ENV": variable})
+    assert endpoints_from_env({**single, "FINMATCH_LLM_API_KEY_ENV": "FINMATCH_LLM_OTHER_KEY"})[0].api_key_env == (
+        "FINMATCH_LLM_OTHER_KEY"
+    )
+
+
+def test_an_endpoint_over_plain_http_to_a_remote_host_is_refused_unless_allowed() -> None:
+    remote = LlmEndpoint(name="remote", base_url="http://llm.example/v1", model="m")
+    with pytest.raises(ValidationError, match="LLM endpoint 'remote': FINMATCH_LLM_BASE_URL .*plain http://"):
+        LlmResource(data_dir="data", endpoints=[remote])
+    env = {"FINMATCH_LLM_BASE_URL": "http://llm.example/v1", "FINMATCH_LLM_MODEL": "m"}
+    with pytest.raises(SettingsError, match="FINMATCH_ALLOW_INSECURE_HTTP=1"):
+        build_llm_resource("data", environ=env)
+    allowed = build_llm_resource("data", environ=env, allow_insecure_http=True)
+    assert allowed.allow_insecure_http and allowed.models() == ["offline", "m"]
+    local = LlmEndpoint(name="local", base_url="http://127.0.0.1:11434/v1", model="m", api_key_env="")
+    assert LlmResource(data_dir="data", endpoints=[local]).provider("local").name == "local"

@@ -5,8 +5,9 @@ policy decides. When the policy gives up the client raises an :class:`Extraction
 whose message says what happened and what to fix; it never returns a partial answer.
 
 The key goes only in the header its source declares, is never logged or shown in a ``repr``,
-and never follows a redirect: a 3xx is refused, since ``requests`` would re-send a custom key
-header to whatever host the redirect names.
+and never follows a redirect: a 3xx is refused naming its target, since ``requests`` would re-send
+a custom key header to whatever host the redirect names. Plain http:// is accepted only to a
+loopback host unless the caller allows it (FINMATCH_ALLOW_INSECURE_HTTP=1, read by the settings).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import orjson
 import requests
@@ -27,6 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from finmatch_platform.lib.connectors.declaration import Auth
 from finmatch_platform.lib.retry import Action, Failure, Outcome, RetryPolicy, TransportError, decide
+from finmatch_platform.settings import secure_url
 
 log = logging.getLogger("finmatch.extraction.client")
 
@@ -51,6 +54,10 @@ class AuthError(ExtractionError):
 
 class RequestRejected(ExtractionError):
     """A 4xx other than 401/403/429 (or an unexpected status): retrying would not help."""
+
+
+class RedirectRefused(RequestRejected):
+    """A 3xx: the key is never sent to the address a redirect names."""
 
 
 class RetriesExhausted(ExtractionError):
@@ -89,6 +96,8 @@ class RestClient:
         *,
         api_name: str = "the API",
         key_env: str = "the API key setting",
+        url_env: str = "the API URL setting",
+        allow_insecure_http: bool = False,
         timeout_s: float = 30.0,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
@@ -97,7 +106,11 @@ class RestClient:
     ) -> None:
         if not api_key:
             raise AuthError(f"no API key given for {api_name}: set {key_env}")
-        self.base_url = base_url.rstrip("/")
+        try:
+            self.base_url = secure_url(base_url, url_env, allow_insecure=allow_insecure_http)
+        except ValueError as exc:
+            raise RequestRejected(f"{api_name}: {exc}") from None
+        self.url_env = url_env
         self.api_name = api_name
         self.key_env = key_env
         self.timeout_s = timeout_s
@@ -140,6 +153,14 @@ class RestClient:
         while True:
             attempt += 1
             outcome, parsed = self._attempt(url, params)
+            if outcome.status is not None and 300 <= outcome.status < 400:
+                raise RedirectRefused(
+                    f"GET {path}: {self.api_name} answered HTTP {outcome.status} redirecting to "
+                    f"{_redirect_target(url, outcome.headers)!r}; redirects are not followed, so the key is never sent "
+                    f"to another address: set {self.url_env} to the API's own URL",
+                    status=outcome.status,
+                    attempts=attempt,
+                )
             decision = decide(
                 attempt,
                 outcome,
@@ -210,6 +231,12 @@ def parse_exact(body: bytes) -> tuple[Any, bool]:
     if _LONG_DIGIT_RUN in body.translate(_DIGITS_TO_ZERO):
         return json.loads(body), True
     return parse_json(body)
+
+
+def _redirect_target(url: str, headers: Mapping[str, str]) -> str:
+    """Where a 3xx points, absolute, for the message."""
+    location = next((value for name, value in headers.items() if name.lower() == "location"), None)
+    return urljoin(url, location) if location else "(no Location header)"
 
 
 def _short(exc: BaseException) -> str:
