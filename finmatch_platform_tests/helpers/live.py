@@ -5,22 +5,27 @@ sensor, automation and run-queue daemons) and a DuckDB file, on free loopback po
 Started once per session and driven through the webserver's GraphQL API, as the UI does. The
 initial load and the automation sensor are off (``FINMATCH_INITIAL_LOAD=0``,
 ``FINMATCH_AUTOMATION=0``) so the tests choose what runs when; the
-calendar starts four days ago, so there are four daily partitions to work with.
+calendar starts four days ago, so there are four daily partitions to work with. Its secrets file
+is one an earlier run left with other keys than the ones exported here (see ``FILE_SECRETS``).
+
+Also the pieces for starting ``scripts/run.sh`` elsewhere and checking its processes by pid.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import psutil
 import pytest
 
 from finmatch_platform.webserver_client import RUN_DONE, RunState, WebserverClient
@@ -32,6 +37,15 @@ LIVE_DAYS = 4
 LIVE_API_KEY = "live-platform-api-key-8e2f"
 SENSOR_INTERVAL_S = 5
 STARTUP_TIMEOUT_S = 240
+# A secrets file as an earlier `make run` left it: other values for the two keys the platform's
+# environment exports (which must win) and the PayScore key, which it does not export.
+FILE_API_KEY = "api-key-from-an-older-secrets-file-1b7"
+FILE_MASKING_KEY = "masking-key-from-an-older-secrets-file-9d"
+FILE_PAYSCORE_KEY = "payscore-key-from-the-secrets-file-4c2a"
+FILE_SECRETS = (
+    f"FINMATCH_API_KEY={FILE_API_KEY}\nFINMATCH_MASKING_KEY={FILE_MASKING_KEY}\n"
+    f"FINMATCH_PAYSCORE_API_KEY={FILE_PAYSCORE_KEY}\n"
+)
 
 
 @dataclass
@@ -41,6 +55,7 @@ class LivePlatform:
     dagster_home: Path
     ui_url: str
     api_url: str
+    payscore_url: str
     days: list[dt.date]
     process: subprocess.Popen[bytes]
     log: Path
@@ -57,6 +72,14 @@ class LivePlatform:
     @property
     def env(self) -> dict[str, str]:
         return _platform_env(self)
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / "secrets.env"
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process the launcher started, and their descendants."""
+        return descendants(self.process.pid)
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -113,6 +136,9 @@ def _platform_env(platform: LivePlatform) -> dict[str, str]:
         FINMATCH_UI_PORT=platform.ui_url.rsplit(":", 1)[1],
         FINMATCH_API_PORT=platform.api_url.rsplit(":", 1)[1],
         FINMATCH_API_URL=platform.api_url,
+        FINMATCH_PAYSCORE_PORT=platform.payscore_url.rsplit(":", 1)[1],
+        FINMATCH_PAYSCORE_BASE_URL=platform.payscore_url,
+        FINMATCH_SECRETS_FILE=str(platform.secrets_file),
         FINMATCH_API_KEY=LIVE_API_KEY,
         FINMATCH_MASKING_KEY=TEST_MASKING_KEY,
         FINMATCH_START_DATE=platform.days[0].isoformat(),
@@ -141,11 +167,72 @@ def _stop(process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
             continue
 
 
-def _like_a_terminal() -> None:
-    """In the child, before exec: SIGINT handled by default. A process inherits an ignored signal,
-    and bash cannot trap a signal ignored on entry; the test process may be ignoring SIGINT for a
-    moment (Dagster's in-process runs shield themselves from it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def start_run_sh(env: dict[str, str], log: Path, *, ignored: Sequence[signal.Signals] = ()) -> subprocess.Popen[bytes]:
+    """``bash scripts/run.sh`` in a session of its own, like a terminal's foreground job (SIGINT to
+    its process group is Ctrl-C), with the ``ignored`` signals ignored (a script's ``make run &``
+    ignores SIGINT, ``nohup`` SIGHUP) and SIGINT otherwise at its default, whatever the test
+    process does with it for a moment (Dagster's in-process runs shield themselves from it)."""
+
+    def dispositions() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in ignored:
+            signal.signal(signum, signal.SIG_IGN)
+
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=dispositions,
+        )
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(process: psutil.Process) -> bool:
+    # A zombie has exited; only its parent's wait is missing (or init's, for an orphan).
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def still_running(processes: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until none of ``processes`` runs (by pid and start time, so a reused pid is not
+    them), at most ``timeout_s``; return those still running then."""
+    deadline = time.monotonic() + timeout_s
+    while (alive := [p for p in processes if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def command(process: psutil.Process) -> str:
+    """What a process runs, as typed: ``finmatch-api --host ...`` for a console script,
+    ``dagster_webserver --port ...`` for ``python -m dagster_webserver``."""
+    argv = process.cmdline()
+    if argv and Path(argv[0]).name.startswith("python"):
+        argv = [a for a in argv[1:] if a not in ("-B", "-u")]
+        argv = argv[1:] if argv[:1] == ["-m"] else argv
+    return " ".join([Path(argv[0]).name, *argv[1:]]) if argv else ""
+
+
+def service(processes: list[psutil.Process], program: str) -> psutil.Process:
+    """The one process in ``processes`` whose command starts with ``program``."""
+    found = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if f"{command(process)} ".startswith(f"{program} "):
+                found.append(process)
+    assert len(found) == 1, f"expected one {program!r} process, found {len(found)}"
+    return found[0]
 
 
 @pytest.fixture(scope="session")
@@ -158,35 +245,27 @@ def live_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlat
         dagster_home=root / "dagster_home",
         ui_url=f"http://127.0.0.1:{free_port()}",
         api_url=f"http://127.0.0.1:{free_port()}",
+        payscore_url=f"http://127.0.0.1:{free_port()}",
         days=[today - dt.timedelta(days=LIVE_DAYS - i) for i in range(LIVE_DAYS)],
         process=None,  # type: ignore[arg-type]
         log=root / "run.log",
         client=None,  # type: ignore[arg-type]
     )
-    with platform.log.open("wb") as log:
-        # A session of its own, like a terminal's foreground job: SIGINT reaches the script.
-        platform.process = subprocess.Popen(
-            ["bash", "scripts/run.sh"],
-            cwd=ROOT,
-            env=platform.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_like_a_terminal,
-        )
+    platform.secrets_file.write_text(FILE_SECRETS, encoding="utf-8")
+    platform.process = start_run_sh(platform.env, platform.log)
     platform.client = WebserverClient(platform.ui_url)
     try:
         platform.client.wait_until_loaded(timeout_s=STARTUP_TIMEOUT_S)
         yield platform
     finally:
         _stop(platform.process)
-        leftovers = _processes_with_env("DAGSTER_HOME", str(platform.dagster_home))
+        leftovers = processes_with_env("DAGSTER_HOME", str(platform.dagster_home))
         for pid in leftovers:
             os.kill(pid, signal.SIGKILL)
         assert not leftovers, f"processes outlived the platform's Ctrl-C: {leftovers}"
 
 
-def _processes_with_env(name: str, value: str) -> list[int]:
+def processes_with_env(name: str, value: str) -> list[int]:
     """Live processes whose environment has ``name=value`` (every process run.sh started has
     its DAGSTER_HOME, the API server included)."""
     needle = f"{name}={value}".encode()
