@@ -9,8 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum setup.py | cut -d' ' -f1)
 
 bootstrap: $(STAMP)
 
-# The C extension is rebuilt when its source changes.
-$(STAMP): setup.py finmatch_platform/lib/_hmac_sha256.c
+$(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -49,15 +48,14 @@ bench: bootstrap
 
 # The connector debug loop against the simulators `make run` starts: reset data/debug/<source>.duckdb,
 # sync from the start, print masked sample rows and the operation summary. Keys from the
-# environment, else from .finmatch/secrets.env as `make run` does. E.g.
+# environment, else from .finmatch/secrets.env (never overriding an exported one), as `make run`. E.g.
 # `make debug-connector SOURCE=payscore ARGS="--yes --rows 10"`.
 SOURCE ?= fpr
 .PHONY: debug-connector
 debug-connector: bootstrap
-	@if [ -f .finmatch/secrets.env ] && { [ -z "$${FINMATCH_API_KEY:-}" ] || [ -z "$${FINMATCH_MASKING_KEY:-}" ] \
-	  || [ -z "$${FINMATCH_PAYSCORE_API_KEY:-}" ]; }; then set -a; . ./.finmatch/secrets.env; set +a; fi; \
+	@secrets=""; [ -f .finmatch/secrets.env ] && secrets="$(VENV)/bin/dotenv -f .finmatch/secrets.env run --no-override --"; \
 	FINMATCH_PAYSCORE_BASE_URL="$${FINMATCH_PAYSCORE_BASE_URL:-http://127.0.0.1:$${FINMATCH_PAYSCORE_PORT:-8766}}" \
-	  $(VENV)/bin/finmatch-connector-debug $(SOURCE) $(ARGS)
+	  $$secrets $(VENV)/bin/finmatch-connector-debug $(SOURCE) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home data dbt/target dbt/logs

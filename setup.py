@@ -1,4 +1,4 @@
-from setuptools import Extension, find_packages, setup
+from setuptools import find_packages, setup
 
 setup(
     name="finmatch_platform",
@@ -28,6 +28,9 @@ setup(
         "fastapi>=0.110",
         "uvicorn[standard]>=0.29",
         "orjson>=3.9",
+        # make run's launcher: the process tree it supervises, and the local secrets file.
+        "psutil>=5.9",
+        "python-dotenv>=1.0",
     ],
     extras_require={
         "test": [
@@ -45,9 +48,6 @@ setup(
         ],
         "bench": ["dlt[duckdb,parquet]>=1.0"],
     },
-    # HMAC-SHA256 for the masking UDF (lib/masking/tokens.py): C with the CPU's SHA extensions, no
-    # library beyond Python's headers and the system compiler.
-    ext_modules=[Extension("finmatch_platform.lib._hmac_sha256", ["finmatch_platform/lib/_hmac_sha256.c"])],
     entry_points={
         "console_scripts": [
             "finmatch-api=finmatch_platform.simulator.api.server:main",
