@@ -22,6 +22,7 @@ it and the days after it.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import logging
 import os
@@ -160,7 +161,7 @@ def merge_latest(
     return [k for k, _ in merged], [p for _, p in merged]
 
 
-class LandedStore:
+class LandedStore(abc.ABC):
     """Reads one entity's change log under ``landing_root`` and publishes snapshots of its latest state.
 
     A vendor's store names its ``entity`` and says how a landed file becomes entries
@@ -186,9 +187,9 @@ class LandedStore:
         # fail the same way until they change, but an OSError may be the disk's, not the file's.
         self._failed: tuple[Path, FileSignature, str, bool] | None = None
 
+    @abc.abstractmethod
     def serialise(self, table: pa.Table) -> tuple[list[Position], list[bytes]]:
         """Positions and JSON payloads of a landed file's rows (UnservableFile if it cannot be served)."""
-        raise NotImplementedError
 
     def rebuild_entries(self) -> list[Entry]:
         """Versions that are not in the files but must survive a rebuild of the feed (none here)."""
