@@ -512,14 +512,14 @@ def test_the_server_refuses_to_start_without_an_api_key(tmp_path: Path) -> None:
     assert "FINMATCH_API_KEY is not set" in result.stderr
 
 
+def _start_with(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``finmatch-api`` started with a valid key and these variables (expected to stop at once)."""
+    env = {**os.environ, "FINMATCH_API_KEY": FPR_TEST_API_KEY, "FINMATCH_LANDING_DIR": str(tmp_path), **variables}
+    return subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
+
+
 def test_a_short_cursor_secret_stops_the_server_naming_the_variable_not_the_value(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "FINMATCH_API_KEY": FPR_TEST_API_KEY,
-        "FINMATCH_LANDING_DIR": str(tmp_path),
-        "FINMATCH_CURSOR_SECRET": "short-secret",
-    }
-    result = subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
+    result = _start_with(tmp_path, FINMATCH_CURSOR_SECRET="short-secret")
 
     assert result.returncode != 0
     assert "FINMATCH_CURSOR_SECRET is too short" in result.stderr
@@ -527,13 +527,7 @@ def test_a_short_cursor_secret_stops_the_server_naming_the_variable_not_the_valu
 
 
 def test_an_out_of_range_fault_setting_stops_the_server_naming_the_variable(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "FINMATCH_API_KEY": FPR_TEST_API_KEY,
-        "FINMATCH_LANDING_DIR": str(tmp_path),
-        "FINMATCH_FAULT_ERROR_RATE": "1.5",
-    }
-    result = subprocess.run([FINMATCH_API, "--port", "1"], env=env, capture_output=True, text=True, timeout=30)
+    result = _start_with(tmp_path, FINMATCH_FAULT_ERROR_RATE="1.5")
 
     assert result.returncode != 0
     assert "FINMATCH_FAULT_ERROR_RATE / --fault-error-rate must be a share between 0 and 1" in result.stderr
